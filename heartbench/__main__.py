@@ -1,0 +1,5 @@
+import sys
+
+from heartbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""A local AWS Lambda emulator whose execution environments are real, freezable runtime processes."""
