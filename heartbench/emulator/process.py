@@ -45,7 +45,7 @@ class EmulatorProcess:
         self._reader: threading.Thread | None = None
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> "EmulatorProcess":
-        cmd = [sys.executable, "-m", "heartbench", "emulator", "--config", str(self.config),
+        cmd = [sys.executable, "-m", "heartbench", "emulator", "--config", str(self.config), "--exit-with-parent",
                "--host", self.host, "--port", str(self.port), *self.extra_args]
         if self.log_dir:
             cmd += ["--log-dir", str(self.log_dir)]

@@ -1,0 +1,102 @@
+"""`heartbench emulator`: serve the functions of a config file like Lambda does, on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from heartbench.config import load_functions
+from heartbench.emulator.options import EmulatorOptions
+from heartbench.emulator.process import READY_PREFIX
+from heartbench.errors import HeartbenchError
+
+NAME = "emulator"
+HELP = "Run a local Lambda emulator: real runtime processes, frozen between invocations."
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _delays(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seconds, got {text!r}") from None
+    if len(values) > 2 or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"at most 2 non-negative retry delays, got {text!r}")
+    return values
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text!r}")
+        return value
+    return parse
+
+
+def _env(name: str, default=None):
+    return os.environ.get(name, default)
+
+
+def prepare_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=_env("HEARTBENCH_CONFIG") is None, default=_env("HEARTBENCH_CONFIG"),
+                   help="functions TOML file (env HEARTBENCH_CONFIG)")
+    p.add_argument("--host", default=_env("HEARTBENCH_HOST", "127.0.0.1"),
+                   help="address to bind, default 127.0.0.1 (env HEARTBENCH_HOST)")
+    p.add_argument("--port", type=int, default=int(_env("HEARTBENCH_PORT", "9001")),
+                   help="front-door port, 0 picks a free one; default 9001 (env HEARTBENCH_PORT)")
+    p.add_argument("--no-freeze", action="store_true", default=_env("HEARTBENCH_NO_FREEZE") == "1",
+                   help="keep environments running between invocations, like a container (env HEARTBENCH_NO_FREEZE=1)")
+    p.add_argument("--idle-timeout-s", type=_positive(float), default=float(_env("HEARTBENCH_IDLE_TIMEOUT_S", "600")),
+                   help="shut down environments idle this long; default 600 (env HEARTBENCH_IDLE_TIMEOUT_S)")
+    p.add_argument("--init-timeout-s", type=_positive(float), default=10.0,
+                   help="limit of the Init phase; default 10 as on Lambda")
+    p.add_argument("--account-concurrency", type=_positive(int), default=1000,
+                   help="environments across all functions; default 1000")
+    p.add_argument("--async-retry-delays-s", type=_delays, default=(60.0, 120.0),
+                   help="delays before the retries of a failed Event invocation; default 60,120")
+    p.add_argument("--env", action="append", type=_env_pair, default=[], metavar="KEY=VALUE",
+                   help="set an environment variable in every function (repeatable)")
+    p.add_argument("--log-dir", default=_env("HEARTBENCH_LOG_DIR"),
+                   help="where the log stream files go; default a new temporary directory (env HEARTBENCH_LOG_DIR)")
+    p.add_argument("--exit-with-parent", action="store_true",
+                   help="stop when the process that started the emulator dies")
+
+
+def run(args: argparse.Namespace) -> int:
+    functions = load_functions(args.config)
+    if not 0 <= args.port <= 65535:
+        raise HeartbenchError(f"--port {args.port} is not a TCP port (0-65535)")
+    log_dir = Path(args.log_dir) if args.log_dir else Path(tempfile.mkdtemp(prefix="heartbench-logs-"))
+    options = EmulatorOptions(
+        log_dir=log_dir, host=args.host, freeze=not args.no_freeze, idle_timeout_s=args.idle_timeout_s,
+        init_timeout_s=args.init_timeout_s, account_concurrency=args.account_concurrency,
+        async_retry_delays_s=args.async_retry_delays_s, env_overrides=dict(args.env))
+    from heartbench.emulator import server
+    if args.exit_with_parent:
+        server.exit_with_parent()
+
+    def ready(url: str) -> None:
+        print(f"heartbench emulator: {len(functions)} function(s) from {args.config}; "
+              f"freeze {'on' if options.freeze else 'off'}; logs in {log_dir}", flush=True)
+        print(f"{READY_PREFIX}{url}", flush=True)
+
+    try:
+        asyncio.run(server.run(functions, options, args.port, on_ready=ready))
+    except OSError as e:
+        raise HeartbenchError(f"cannot serve on {args.host}:{args.port}: {e.strerror}") from None
+    print("heartbench emulator: stopped", file=sys.stderr, flush=True)
+    return 0

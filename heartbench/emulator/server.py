@@ -1,0 +1,124 @@
+"""The emulator: front door, one pool per function, the memory watcher and the idle reaper."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import time
+
+from heartbench.config import FunctionConfig
+from heartbench.emulator.httpserver import HttpServer
+from heartbench.emulator.invoke_api import FrontDoor
+from heartbench.emulator.lifecycle import State
+from heartbench.emulator.options import EmulatorOptions
+from heartbench.emulator.pool import Account, FunctionPool
+
+log = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+REAP_INTERVAL_S = 1.0
+GROUP_SCAN_EVERY_TICKS = 25       # look for child processes of a runtime every this many memory ticks
+_WATCHED = (State.STARTING, State.READY, State.INVOKING, State.RESPONDED)
+
+
+class Emulator:
+    def __init__(self, functions: dict[str, FunctionConfig], options: EmulatorOptions):
+        self.options = options
+        self.account = Account(options.account_concurrency)
+        self.pools = {name: FunctionPool(fn, options, self.account) for name, fn in functions.items()}
+        self.front = HttpServer(FrontDoor(self).handle)
+        self.url: str | None = None
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    def describe_environments(self) -> list[dict]:
+        return [env.describe() for pool in self.pools.values() for env in pool.environments]
+
+    async def start(self, port: int) -> str:
+        self.options.log_dir.mkdir(parents=True, exist_ok=True)
+        host, bound_port = await self.front.start(self.options.host, port)
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{bound_port}"
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._watch_memory()), loop.create_task(self._reap_idle())]
+        return self.url
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def serve_until_stopped(self) -> None:
+        await self._stopping.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for pool in self.pools.values():
+            pool.shutdown()
+        await self.front.close()
+        for pool in self.pools.values():
+            if pool.tasks:
+                await asyncio.gather(*pool.tasks, return_exceptions=True)
+
+    async def _watch_memory(self) -> None:
+        """Sample the RSS of every running environment's process group; kill it above memory_mb."""
+        tick = 0
+        while True:
+            await asyncio.sleep(self.options.memory_poll_interval_s)
+            tick += 1
+            for pool in self.pools.values():
+                limit_bytes = pool.function.memory_mb * MiB
+                for env in list(pool.environments):
+                    if env.state not in _WATCHED or env.process is None or env.process.returncode is not None:
+                        continue
+                    rss = env.process.rss_bytes()
+                    if tick % GROUP_SCAN_EVERY_TICKS == 0:
+                        env.member_pids = env.process.group_member_pids()
+                    members = getattr(env, "member_pids", ())
+                    env.group_rss_bytes = sum(_rss(pid) for pid in members)
+                    total = rss + env.group_rss_bytes
+                    if total > env.peak_rss_bytes:
+                        env.peak_rss_bytes = total
+                    if total > limit_bytes:
+                        env.on_memory_exceeded(total)
+
+    async def _reap_idle(self) -> None:
+        while True:
+            await asyncio.sleep(REAP_INTERVAL_S)
+            now = time.monotonic()
+            for pool in self.pools.values():
+                pool.reap_idle(now)
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def exit_with_parent() -> None:
+    """Ask the kernel to send us SIGTERM when the process that started us dies."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+async def run(functions: dict[str, FunctionConfig], options: EmulatorOptions, port: int,
+              on_ready=None) -> None:
+    emulator = Emulator(functions, options)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, emulator.request_stop)
+    try:
+        url = await emulator.start(port)
+        if on_ready:
+            on_ready(url)
+        await emulator.serve_until_stopped()
+    finally:
+        await emulator.stop()
