@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Benchmark: warm-invocation latency and throughput of the emulator, against a bare loopback round trip.
+
+Measures, in one run on this machine:
+  1. a bare HTTP/1.1 round trip on loopback (keep-alive, a server that answers at once),
+  2. warm invocations of a no-op Python handler through the emulator (freeze on), one at a time,
+  3. throughput with 4 warm environments and 4 concurrent closed-loop clients.
+Clients speak raw HTTP/1.1 with keep-alive so that the client library's own cost does not count.
+
+    python scripts/bench_emulator.py [--seconds 5] [--no-freeze]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from heartbench.emulator.process import EmulatorProcess  # noqa: E402
+
+CONFIG = Path(__file__).parent / "functions" / "bench.toml"
+PATH = "/2015-03-31/functions/noop/invocations"
+
+
+def _bare_server(port_queue):
+    async def handle(reader, writer):
+        body = b"null"
+        reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4\r\n\r\n" + body
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+                return
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            if length:
+                await reader.readexactly(length)
+            writer.write(reply)
+
+    async def main():
+        server = await asyncio.start_server(lambda r, w: handle(r, w), "127.0.0.1", 0)
+        port_queue.put(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    try:
+        asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.IncompleteReadError):
+        pass
+
+
+async def _connect(host, port):
+    return await asyncio.open_connection(host, port)
+
+
+async def _round_trip(reader, writer, host, path) -> float:
+    request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: 2\r\n\r\n{{}}").encode()
+    started = time.perf_counter()
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    if length:
+        await reader.readexactly(length)
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"unexpected answer: {head[:60]!r}")
+    return time.perf_counter() - started
+
+
+async def _latencies(host, port, path, count) -> list[float]:
+    reader, writer = await _connect(host, port)
+    for _ in range(50):  # warm up
+        await _round_trip(reader, writer, host, path)
+    out = [await _round_trip(reader, writer, host, path) for _ in range(count)]
+    writer.close()
+    return out
+
+
+async def _throughput(host, port, path, clients, seconds) -> tuple[int, float]:
+    deadline = time.perf_counter() + seconds
+    counts = [0] * clients
+
+    async def worker(i):
+        reader, writer = await _connect(host, port)
+        while time.perf_counter() < deadline:
+            await _round_trip(reader, writer, host, path)
+            counts[i] += 1
+        writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(clients)))
+    return sum(counts), time.perf_counter() - started
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q / 100 * len(values)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of the throughput run")
+    parser.add_argument("--count", type=int, default=2000, help="sequential invocations for latency")
+    parser.add_argument("--no-freeze", action="store_true")
+    args = parser.parse_args()
+
+    queue = multiprocessing.Queue()
+    bare = multiprocessing.Process(target=_bare_server, args=(queue,), daemon=True)
+    bare.start()
+    bare_port = queue.get(timeout=10)
+    extra = ["--no-freeze"] if args.no_freeze else []
+    with EmulatorProcess(CONFIG, extra_args=extra) as emu:
+        host, port = emu.url.split("//")[1].split(":")
+        port = int(port)
+        bare_lat = asyncio.run(_latencies("127.0.0.1", bare_port, PATH, args.count))
+        emu_lat = asyncio.run(_latencies(host, port, PATH, args.count))
+        asyncio.run(_throughput(host, port, PATH, 4, 1.0))  # cold-start and warm 4 environments
+        n_envs = len(emu.environments())
+        done, elapsed = asyncio.run(_throughput(host, port, PATH, 4, args.seconds))
+        bare_done, bare_elapsed = asyncio.run(_throughput("127.0.0.1", bare_port, PATH, 4, args.seconds))
+    bare.terminate()
+
+    b50, b99 = pct(bare_lat, 50) * 1e3, pct(bare_lat, 99) * 1e3
+    e50, e99 = pct(emu_lat, 50) * 1e3, pct(emu_lat, 99) * 1e3
+    print(f"freeze: {'off' if args.no_freeze else 'on'}; {args.count} sequential requests each; "
+          f"{multiprocessing.cpu_count()} cores")
+    print(f"{'':34}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}")
+    print(f"{'bare loopback HTTP round trip':34}{b50:9.3f}{b99:9.3f}{statistics.mean(bare_lat) * 1e3:9.3f}")
+    print(f"{'warm no-op invocation (emulator)':34}{e50:9.3f}{e99:9.3f}{statistics.mean(emu_lat) * 1e3:9.3f}")
+    print(f"ratio emulator / bare at p50: {e50 / b50:.1f}x   (target: p50 < 1 ms and <= 5x)")
+    print(f"throughput, {n_envs} environments, 4 clients, {elapsed:.1f} s: {done / elapsed:,.0f} invocations/s "
+          f"(bare server: {bare_done / bare_elapsed:,.0f} requests/s; target >= 1,000)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

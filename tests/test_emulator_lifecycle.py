@@ -1,0 +1,119 @@
+"""Freeze/thaw against --no-freeze, and shutdown that leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+from heartbench.emulator.process import EmulatorProcess
+
+from conftest import FUNCTIONS_TOML, lambda_client
+
+IDLE_S = 0.6
+
+
+def ticks(client) -> int:
+    return json.loads(client.invoke(FunctionName="ticker", Payload=b"{}")["Payload"].read())["ticks"]
+
+
+def ticks_while_idle(extra_args, tmp_path) -> int:
+    """Start the ticker's background thread, leave the environment idle, count ticks it made."""
+    with EmulatorProcess(FUNCTIONS_TOML, extra_args=extra_args, log_dir=tmp_path) as emu:
+        client = lambda_client(emu.url)
+        ticks(client)                      # cold start; the thread starts
+        before = ticks(client)
+        time.sleep(IDLE_S)                 # the idle period under test (not a readiness wait)
+        return ticks(client) - before
+
+
+def test_frozen_environment_runs_no_background_thread(tmp_path):
+    # The thread ticks every 10 ms; frozen, it only runs during the ~1 ms of each invocation.
+    assert ticks_while_idle([], tmp_path) <= 3
+
+
+def test_no_freeze_lets_background_thread_run(tmp_path):
+    assert ticks_while_idle(["--no-freeze"], tmp_path) >= IDLE_S / 0.01 / 3
+
+
+def settled(emu, count: int, timeout_s: float = 10.0) -> list[dict]:
+    """Environments once `count` of them wait for their next event (an answer comes before `next`)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        envs = emu.environments()
+        if len(envs) == count and all(e["state"] in ("FROZEN", "READY") for e in envs):
+            return envs
+        time.sleep(0.02)
+    raise AssertionError(f"environments did not settle: {emu.environments()}")
+
+
+def test_frozen_process_group_is_stopped(tmp_path):
+    with EmulatorProcess(FUNCTIONS_TOML, log_dir=tmp_path) as emu:
+        client = lambda_client(emu.url)
+        ticks(client)
+        env = settled(emu, 1)[0]
+        assert env["state"] == "FROZEN"
+        assert psutil.Process(env["pid"]).status() == psutil.STATUS_STOPPED
+        assert env["invocations"] == 1 and env["init_duration_ms"] > 0
+
+
+def _gone(pids, timeout_s=10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _start_environments(emu) -> list[int]:
+    client = lambda_client(emu.url)
+    for name in ("ticker", "echo", "noop"):
+        client.invoke(FunctionName=name, Payload=b"{}")
+    pids = [e["pid"] for e in settled(emu, 3)]
+    return pids
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stop_with_frozen_environments_leaves_no_process(tmp_path, sig):
+    emu = EmulatorProcess(FUNCTIONS_TOML, log_dir=tmp_path).start()
+    try:
+        pids = _start_environments(emu)
+        assert all(psutil.Process(p).status() == psutil.STATUS_STOPPED for p in pids)
+        emu.proc.send_signal(sig)
+        assert emu.proc.wait(10) == 0
+        assert _gone(pids + [emu.proc.pid])
+    finally:
+        emu.stop()
+
+
+def test_killed_emulator_takes_its_environments_along(tmp_path):
+    emu = EmulatorProcess(FUNCTIONS_TOML, log_dir=tmp_path).start()
+    try:
+        pids = _start_environments(emu)
+        os.kill(emu.proc.pid, signal.SIGKILL)
+        emu.proc.wait(10)
+        assert _gone(pids)
+    finally:
+        emu.stop()
+
+
+def test_idle_environments_are_reaped(tmp_path):
+    with EmulatorProcess(FUNCTIONS_TOML, log_dir=tmp_path, extra_args=["--idle-timeout-s", "0.5"]) as emu:
+        pids = _start_environments(emu)
+        assert _gone(pids, timeout_s=10)
+        assert emu.environments() == []
+
+
+def test_log_stream_file_per_environment(tmp_path):
+    with EmulatorProcess(FUNCTIONS_TOML, log_dir=tmp_path) as emu:
+        client = lambda_client(emu.url)
+        client.invoke(FunctionName="echo", Payload=b'{"k": 1}')
+        env = [e for e in emu.environments() if e["function"] == "echo"][0]
+        text = open(env["log_file"]).read()
+        assert "START RequestId:" in text and "echo {'k': 1}" in text and "REPORT RequestId:" in text
