@@ -12,6 +12,7 @@ Items carry `Status` and the TTL attribute `ExpiresAt` (epoch seconds).
 
 from __future__ import annotations
 
+import functools
 import os
 import urllib.parse
 
@@ -36,6 +37,12 @@ def dynamodb_client(endpoint_url: str | None = None, region_name: str | None = N
     """A DynamoDB client; a loopback endpoint gets placeholder credentials if none are configured."""
     region = region_name or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") \
         or "us-east-1"
+    return _client(endpoint_url, region)
+
+
+@functools.lru_cache(maxsize=16)
+def _client(endpoint_url: str | None, region: str):
+    """Clients are thread-safe and costly to build (~50 ms): one per endpoint and region."""
     session = boto3.session.Session()
     kwargs = {}
     host = urllib.parse.urlsplit(endpoint_url).hostname if endpoint_url else None
