@@ -29,11 +29,16 @@ def copy_run(tmp_path: Path, name: str = "run") -> Path:
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    """One report of a copy of the recorded run, written with --out to a separate directory."""
+    """One report (figures take seconds) of a copy of the recorded run that was interrupted
+    mid-line, written with --out over an earlier report in that directory, with --force."""
     base = tmp_path_factory.mktemp("report")
     run_dir = copy_run(base)
+    with (run_dir / "invocations.jsonl").open("a") as f:
+        f.write('{"t_s": 1733320890.1, "function": "ticker-le')     # cut short by Ctrl-C
     out = base / "out"
-    assert main(["report", str(run_dir), "--out", str(out)]) == 0
+    out.mkdir()
+    (out / "report.html").write_text("an earlier report")
+    assert main(["report", str(run_dir), "--out", str(out), "--force"]) == 0
     return run_dir, out
 
 
@@ -42,10 +47,18 @@ def test_report_writes_every_product_into_out_and_leaves_the_run_alone(report):
     for name in ("report.html", "summary.md", "results.json", "junit.xml"):
         assert (out / name).stat().st_size > 0, name
         assert not (run_dir / name).exists(), name
+    assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
     figures = sorted(p.name for p in (out / "figures").iterdir())
     assert figures == sorted(f"{p}-{kind}.png" for p in PAIRS for kind in ("invocations", "time"))
     for path in (out / "figures").iterdir():
         assert path.read_bytes().startswith(PNG_SIGNATURE), path
+
+
+def test_report_tolerates_the_truncated_last_line_of_an_interrupted_run(report):
+    results = json.loads((report[1] / "results.json").read_text())
+    assert results["notes"] == [
+        "invocations.jsonl: ignored a truncated last line 1001 (interrupted run)"]
+    assert "ignored a truncated last line 1001" in (report[1] / "report.html").read_text()
 
 
 def test_report_html_is_self_contained_with_two_figures_per_pair(report):
@@ -113,24 +126,12 @@ def test_junit_and_summary_report_the_gate_checks(report):
 
 def test_report_refuses_to_overwrite_without_force(tmp_path, capsys):
     run_dir = copy_run(tmp_path)
-    (run_dir / "report.html").write_text("an earlier report")
+    (run_dir / "summary.md").write_text("an earlier summary")
     assert main(["report", str(run_dir)]) == 2
-    assert capsys.readouterr().err == (f"heartbench report: error: {run_dir}/report.html already "
+    assert capsys.readouterr().err == (f"heartbench report: error: {run_dir}/summary.md already "
                                        f"exists; use --force to overwrite\n")
-    assert (run_dir / "report.html").read_text() == "an earlier report"
-
-
-def test_report_with_force_overwrites_and_tolerates_an_interrupted_run(tmp_path, capsys):
-    run_dir = copy_run(tmp_path)
-    (run_dir / "report.html").write_text("an earlier report")
-    with (run_dir / "invocations.jsonl").open("a") as f:
-        f.write('{"t_s": 1733320890.1, "function": "ticker-le')     # cut short by Ctrl-C
-    assert main(["report", str(run_dir), "--force"]) == 0
-    assert capsys.readouterr().out.startswith(f"heartbench report: wrote {run_dir}/report.html\n")
-    assert (run_dir / "report.html").read_text().startswith("<!DOCTYPE html>")
-    results = json.loads((run_dir / "results.json").read_text())
-    assert results["notes"] == [
-        "invocations.jsonl: ignored a truncated last line 1001 (interrupted run)"]
+    assert (run_dir / "summary.md").read_text() == "an earlier summary"
+    assert not (run_dir / "report.html").exists() and not (run_dir / "figures").exists()
 
 
 @pytest.mark.parametrize("damage, message", [
