@@ -27,6 +27,7 @@ MIB = 1024 * 1024
 DPI = 100
 VERDICT_COLORS = {"leak": "#c62828", "no-leak": "#2e7d32", "inconclusive": "#ef6c00"}
 NEUTRAL_COLOR = "#546e7a"
+MAX_LEGEND_ENVIRONMENTS = 6    # more environments than this: one summary legend entry
 ENV_COLORS = ("#1f77b4", "#ff7f0e", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
               "#bcbd22", "#2ca02c", "#d62728")
 
@@ -146,7 +147,8 @@ def _plot_environments(ax, env_rows: list[tuple[str, list[dict]]], signal: Signa
             continue
         plotted = True
         ax.plot(x, y, color=color, linewidth=1.8, marker=".", markersize=4,
-                label=f"env {index + 1} ({env_id[:8]}, {len(rows)} inv.)")
+                label=(f"env {index + 1} ({env_id[:8]}, {len(rows)} inv.)"
+                       if len(env_rows) <= MAX_LEGEND_ENVIRONMENTS else None))
         cold = np.array([bool(r.get("cold_start")) for r in rows])
         ax.plot(x[cold], y[cold], linestyle="none", marker="o", markersize=10,
                 markerfacecolor="none", markeredgecolor="black", markeredgewidth=1.6)
@@ -174,8 +176,11 @@ def _scale_y(ax, signal: Signal) -> None:
     ax.set_ylim(low - 0.04 * span, high + 0.25 * span)
 
 
-def _cold_start_legend(ax, with_samples: bool = False) -> None:
+def _cold_start_legend(ax, environments: int, with_samples: bool = False) -> None:
     handles, labels = ax.get_legend_handles_labels()
+    if environments > MAX_LEGEND_ENVIRONMENTS:
+        handles.append(Line2D([], [], color="#757575", linewidth=1.8))
+        labels.append(f"{environments} environments, one line each")
     handles.append(Line2D([], [], linestyle="none", marker="o", markersize=10,
                           markerfacecolor="none", markeredgecolor="black", markeredgewidth=1.6))
     labels.append("cold start")
@@ -202,7 +207,7 @@ def invocations_figure(run: RunDir, results: dict, group: str,
                 ax.set_ylabel(signal.label, fontsize=12)
         axes[-1, col].set_xlabel("invocations in the environment (count)", fontsize=12)
         if env_rows:
-            _cold_start_legend(axes[0, col])
+            _cold_start_legend(axes[0, col], len(env_rows))
     for row, signal in enumerate(SIGNALS):
         _scale_y(axes[row, 0], signal)
     _column_titles(axes, results, members)
@@ -229,7 +234,7 @@ def time_figure(run: RunDir, results: dict, group: str, members: list[FunctionIn
             if col == 0:
                 ax.set_ylabel(signal.label, fontsize=12)
         if env_rows:
-            _cold_start_legend(axes[0, col], with_samples=bool(samples))
+            _cold_start_legend(axes[0, col], len(env_rows), with_samples=bool(samples))
         _plot_latency(axes[len(SIGNALS), col], rows, t0)
         _plot_errors(axes[len(SIGNALS) + 1, col], rows, t0)
         axes[-1, col].set_xlabel("time since the start of the run (s)", fontsize=12)
@@ -249,7 +254,8 @@ def _plot_samples(ax, samples: list[dict], signal: Signal, env_index: dict[str, 
         return False
     by_env: dict[str, list[dict]] = {}
     for sample in samples:
-        by_env.setdefault(sample["env_id"], []).append(sample)
+        if sample.get("state") != "STARTING":   # the runtime still loading: not yet comparable
+            by_env.setdefault(sample["env_id"], []).append(sample)
     plotted = False
     for env_id, rows in by_env.items():
         index = env_index.setdefault(env_id, len(env_index))

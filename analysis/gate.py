@@ -161,6 +161,9 @@ class LeakyIsDetected:
         partner_errors = partner["metrics"].get("error_rate") if partner else None
         if errors is not None and partner_errors is not None:
             message += f", error rate {errors:.1%} vs {partner_errors:.1%} for {self.partner}"
+        undecided = [s for s in variant["signals"].values() if s["verdict"] == "inconclusive"]
+        if variant["verdict"] == "inconclusive" and undecided:
+            message += f"; {undecided[0]['signal']}: {undecided[0]['reason']}"
         return message + "; is the detector broken?"
 
 

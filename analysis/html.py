@@ -13,6 +13,7 @@ from analysis import gate, verdicts
 from analysis.figures import verdict_color
 from analysis.results import expectation
 
+NOTABLE_ERROR_RATE = 0.05   # the overview mentions failures from this share of invocations
 SIGNAL_TITLES = {"threads": "threads", "tasks": "asyncio tasks", "rss": "RSS", "fds": "open fds"}
 
 CSS = """
@@ -157,7 +158,7 @@ def _what_differs(group_variants: list[dict]) -> str:
         if leaks:
             parts.append(f"<b>{escape(v['function'])}</b>: " + escape("; ".join(leaks)))
         errors = v["metrics"].get("error_rate")
-        if errors:
+        if errors and errors >= NOTABLE_ERROR_RATE:
             parts.append(f"<b>{escape(v['function'])}</b>: {errors:.1%} of invocations failed")
     return "<br>".join(parts) or "nothing leaks"
 
