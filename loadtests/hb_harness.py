@@ -160,10 +160,10 @@ class Harness:
         opts = self.options
         if self.role == "master":
             opts.hb_run_workers = max(environment.runner.worker_count, 1)
+        self._users_assigned = 0
         if self.role == "worker":
             self._use_functions(json.loads(opts.hb_run_functions))
             self.endpoint_url = opts.hb_run_endpoint or None
-            self._users_assigned = 0
         elif self.writer is not None:
             self.writer.update(config={**self.writer.run["config"], "users": opts.num_users,
                                        "spawn_rate": opts.spawn_rate})

@@ -1,7 +1,8 @@
 """heartbench's options on Locust's own command line, and what they resolve to.
 
-Each option has an environment variable and shows in the web UI's custom parameters. Values are
-checked where they are parsed, with errors that name the value.
+Each option has an environment variable. Values are checked where they are parsed, with errors that
+name the value. Only --hb-pace-s is offered in the web UI's start form: the others take effect when
+the process starts (the run directory, the emulator and the functions are set up in `init`).
 """
 
 from __future__ import annotations
@@ -38,42 +39,37 @@ def positive_seconds(value: str) -> float:
 
 def add_options(parser) -> None:
     """Register the --hb-* options on Locust's parser (`init_command_line_parser`)."""
-    parser.add_argument(
-        "--hb-target", type=target, default="emulator", env_var="HEARTBENCH_TARGET",
-        help="emulator (start the embedded emulator and DynamoDB; default), aws (the deployed "
-             "functions, by name), or the URL of any Lambda-compatible endpoint")
-    parser.add_argument(
-        "--hb-functions", default="", env_var="HEARTBENCH_FUNCTIONS",
-        help="comma-separated functions, pairs (both variants) or variants (leaky, fixed) to "
-             "drive; default: every leaky and fixed function of the config")
-    parser.add_argument(
-        "--hb-config", default=str(DEFAULT_CONFIG), env_var="HEARTBENCH_CONFIG",
-        help="function catalog (TOML); default: handlers/functions.toml")
-    parser.add_argument(
-        "--hb-sample-interval-s", type=positive_seconds, default=1.0,
-        env_var="HEARTBENCH_SAMPLE_INTERVAL_S",
-        help="seconds between psutil samples of the environment processes (local targets)")
-    parser.add_argument(
-        "--hb-pace-s", type=positive_seconds, default=1.0, env_var="HEARTBENCH_PACE_S",
-        help="seconds between the starts of one user's invocations (constant pacing; the "
-             "heartbeat handlers model a 1 s schedule)")
-    parser.add_argument(
-        "--hb-report-dir", default="reports", env_var="HEARTBENCH_REPORT_DIR",
-        help="directory that receives the run directory <run-id>/ (default: reports)")
-    parser.add_argument(
-        "--hb-run-id", default="", env_var="HEARTBENCH_RUN_ID",
-        help="name of the run directory (default: the UTC start time, 20241204T140000Z)")
-    parser.add_argument(
-        "--hb-dynamodb-endpoint", default="", env_var="HEARTBENCH_DYNAMODB_ENDPOINT",
-        help="DynamoDB endpoint for the heartbeat tables (default with the emulator target: an "
-             "embedded server on 127.0.0.1)")
-    parser.add_argument(
-        "--hb-no-freeze", action="store_true", default=False, env_var="HEARTBENCH_NO_FREEZE",
-        help="run the emulator with --no-freeze: environments keep running between invocations")
-    parser.add_argument(
-        "--hb-no-report", action="store_true", default=False, env_var="HEARTBENCH_NO_REPORT",
-        help="at the end of a headless run, skip `heartbench report` and `heartbench gate` (the "
-             "exit code is then Locust's own)")
+
+    def option(name: str, help: str, web: bool = False, **kwargs) -> None:
+        env_var = "HEARTBENCH_" + name[len("--hb-"):].upper().replace("-", "_")
+        parser.add_argument(name, env_var=env_var, include_in_web_ui=web, help=help, **kwargs)
+
+    option("--hb-target", type=target, default="emulator",
+           help="emulator (start the embedded emulator and DynamoDB; default), aws (the deployed "
+                "functions, by name), or the URL of any Lambda-compatible endpoint")
+    option("--hb-functions", default="",
+           help="comma-separated functions, pairs (both variants) or variants (leaky, fixed) to "
+                "drive; default: every leaky and fixed function of the config")
+    option("--hb-config", default=str(DEFAULT_CONFIG),
+           help="function catalog (TOML); default: handlers/functions.toml")
+    option("--hb-sample-interval-s", type=positive_seconds, default=1.0,
+           help="seconds between psutil samples of the environment processes (local targets)")
+    option("--hb-pace-s", type=positive_seconds, default=1.0, web=True,
+           help="seconds between the starts of one user's invocations (constant pacing; the "
+                "heartbeat handlers model a 1 s schedule)")
+    option("--hb-report-dir", default="reports",
+           help="directory that receives the run directory <run-id>/ (default: reports)")
+    option("--hb-run-id", default="",
+           help="name of the run directory (default: the UTC start time, 20241204T140000Z)")
+    option("--hb-dynamodb-endpoint", default="",
+           help="DynamoDB endpoint for the heartbeat tables (default with the emulator target: an "
+                "embedded server on 127.0.0.1)")
+    option("--hb-no-freeze", action="store_true", default=False,
+           help="run the emulator with --no-freeze: environments keep running between "
+                "invocations")
+    option("--hb-no-report", action="store_true", default=False,
+           help="at the end of a headless run, skip `heartbench report` and `heartbench gate` "
+                "(the exit code is then Locust's own)")
 
 
 def select_functions(catalog: dict[str, FunctionConfig], spec: str) -> list[dict]:

@@ -12,8 +12,8 @@ At the end of a headless run it writes the report and runs the gate; the exit co
 
 Each user stands for one heartbeat schedule: it is given one function (round robin over the
 selected functions, so -u 10 puts one user on each of the 10 catalog functions and -u 100 ten),
-and invokes it every --hb-pace-s seconds. Options: `locust -f loadtests/heartbeat.py --help`,
-section "Custom arguments" (all --hb-*, each with a HEARTBENCH_* environment variable).
+and invokes it every --hb-pace-s seconds. Options (--hb-*, each with a HEARTBENCH_* environment
+variable): hb_options.py and docs/loadtest.md.
 """
 
 from locust import events, task  # first: Locust patches gevent before boto3 is imported
