@@ -144,6 +144,10 @@ def test_gate_warns_when_the_baseline_comes_from_another_machine(tmp_path, capsy
     run_dir = changed_run(tmp_path)
     baseline = baseline_file(tmp_path)
     results = json.loads(baseline.read_text())
+    results["run"]["machine"]["hostname"] = "ci-runner-2"      # same kind of machine: no warning
+    baseline.write_text(json.dumps(results))
+    assert main(["gate", str(run_dir), "--baseline", str(baseline)]) == 0
+    assert capsys.readouterr().err == ""
     results["run"]["machine"].update(hostname="laptop", cpu_count=8, memory_bytes=16 * 2**30)
     baseline.write_text(json.dumps(results))
     assert main(["gate", str(run_dir), "--baseline", str(baseline)]) == 0
