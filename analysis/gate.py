@@ -8,7 +8,8 @@ Checks, per variant:
   flaw is failed invocations, not a resource leak). Otherwise the detector is broken.
 - Regression: a metric got worse than in a baseline results.json beyond a tolerance parsed from
   `METRIC:TOLERANCE` (`rss_slope:10%` relative, `error_rate:0.01` absolute). Slopes compare the
-  lower end of the current 95% interval, so noise alone does not fail the gate.
+  lower end of the current 95% interval, and only once it reaches the detector's effect-size
+  floor (analysis.verdicts.SLOPE_FLOORS): noise, and growth too small to be a leak, never fail.
 
 Every check runs; `run_checks` returns all outcomes and the caller exits once.
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis.results import METRIC_UNITS, RESULTS_KIND, SLOPE_METRICS
+from analysis.verdicts import SLOPE_FLOORS
 
 
 class GateError(ValueError):
@@ -191,7 +193,8 @@ class Regression:
         if signal:
             measured = current["signals"][signal]
             low = measured.get("slope_low")
-            if (low if low is not None else value) <= limit:
+            low = value if low is None else low
+            if low <= limit or low < SLOPE_FLOORS[signal]:
                 return None
             unit = measured["unit"]
             return (f"{self.function}: {metric} regressed: {describe_slope(measured)} "
