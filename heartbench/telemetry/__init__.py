@@ -7,6 +7,10 @@ Two ways to use it:
   keeps the original in HEARTBENCH_ORIGINAL_HANDLER.
 Handlers that write heartbeats call `record_heartbeat()` so the line carries the count.
 Importing the package has no side effect; `instrument` starts tracking asyncio event loops (loops.py).
+
+Cost per invocation (scripts/bench_telemetry.py, 2-core machine, Python 3.11): about 30 us for the
+line itself, plus the gc-object count, which walks the heap at about 25 ns per tracked object: about
+1.7 ms in a process that has loaded boto3 (65,000 objects). HEARTBENCH_GC_OBJECTS=0 skips it.
 """
 
 from heartbench.telemetry.emf import find_records
