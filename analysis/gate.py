@@ -119,6 +119,10 @@ class CheckOutcome:
         return self.message is None
 
 
+def has_telemetry(variant: dict) -> bool:
+    return any(s["n"] > 0 for s in variant["signals"].values())
+
+
 @dataclass(frozen=True)
 class HasData:
     function: str
@@ -128,7 +132,7 @@ class HasData:
         variant = results["variants"][self.function]
         if variant["invocations"] == 0:
             return f"{self.function}: no invocations recorded"
-        if all(s["n"] == 0 for s in variant["signals"].values()):
+        if not has_telemetry(variant):
             return (f"{self.function}: {variant['invocations']} invocations but none carried "
                     f"telemetry (no EMF line in the log tails)")
         return None
@@ -154,8 +158,8 @@ class LeakyIsDetected:
 
     def run(self, results: dict, baseline: dict | None) -> str | None:
         variant = results["variants"][self.function]
-        if variant.get("detected_by"):
-            return None
+        if variant.get("detected_by") or not has_telemetry(variant):
+            return None                 # without data HasData fails: no second message
         per_signal = ", ".join(f"{name} {s['verdict']}" for name, s in variant["signals"].items())
         message = (f"{self.function}: leaky variant not detected: verdict {variant['verdict']} "
                    f"({per_signal})")

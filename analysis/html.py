@@ -160,6 +160,8 @@ def _what_differs(group_variants: list[dict]) -> str:
         errors = v["metrics"].get("error_rate")
         if errors and errors >= NOTABLE_ERROR_RATE:
             parts.append(f"<b>{escape(v['function'])}</b>: {errors:.1%} of invocations failed")
+    if not any(v["invocations"] for v in group_variants):
+        return "no invocations recorded"
     return "<br>".join(parts) or "nothing leaks"
 
 
