@@ -4,7 +4,8 @@
 background thread) is exactly the one nobody asks about. On install we wrap
 `asyncio.BaseEventLoop.__init__` (every selector and proactor loop runs it) to add each new loop to a
 weak set, and we sweep the gc heap once for loops created before the install. The set holds weak
-references only, so measuring never keeps a loop alive.
+references only, so measuring never keeps a loop alive. A loop class that does not derive from
+asyncio.BaseEventLoop (uvloop's) is only found if it exists when tracking starts.
 
 Thread safety: loops may be created in any thread while another thread counts, so additions and
 snapshots of the set take a lock; a loop collected meanwhile drops out of the weak set by itself.
