@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import norm
+from scipy.stats import norm, rankdata
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,14 @@ def window_floors(x, y, window: int, quantile: float = 0.0) -> tuple[np.ndarray,
     if not (isinstance(quantile, (int, float)) and 0.0 <= quantile <= 1.0):
         raise ValueError(f"quantile must be between 0 and 1, got {quantile!r}")
     count = max(1, len(xa) // int(window))
-    xs = np.array([np.median(part) for part in np.array_split(xa, count)])
-    ys = np.array([np.quantile(part, quantile) for part in np.array_split(ya, count)])
+    sizes = np.full(count, len(xa) // count)
+    sizes[: len(xa) % count] += 1           # the same split as numpy.array_split
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    xs = (xa[starts + (sizes - 1) // 2] + xa[starts + sizes // 2]) / 2.0  # x is sorted: median
+    if quantile == 0.0:
+        ys = np.minimum.reduceat(ya, starts)
+    else:
+        ys = np.array([np.quantile(ya[a:a + k], quantile) for a, k in zip(starts, sizes)])
     return xs, ys
 
 
@@ -108,13 +114,7 @@ def mann_kendall_s(y) -> tuple[float, float]:
 
 def _rank_autocorrelation(values: np.ndarray) -> np.ndarray:
     """Lag-1 .. lag-(n-1) autocorrelation of the ranks of `values` (average ranks for ties)."""
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(1, len(values) + 1)
-    for v in np.unique(values):  # average ranks of tied values
-        tied = values == v
-        if tied.sum() > 1:
-            ranks[tied] = ranks[tied].mean()
+    ranks = rankdata(values)
     centred = ranks - ranks.mean()
     denom = float(np.dot(centred, centred))
     n = len(values)

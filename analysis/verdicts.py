@@ -21,7 +21,7 @@ with the Seasonal Kendall method, see analysis.stats) goes:
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -45,13 +45,16 @@ VERDICTS = ("leak", "no-leak", "inconclusive")
 SLOPE_FLOORS = {"threads": 1.0, "tasks": 1.0, "rss": 4.0, "fds": 1.0}
 # Least total growth over the observed span, in value units (VALUE_UNITS).
 TOTAL_FLOORS = {"threads": 1.0, "tasks": 1.0, "rss": 1024.0 * 1024.0, "fds": 1.0}
-NOISE_MULTIPLE = 2.0      # total growth must also exceed this many robust sds of the noise
+NOISE_MULTIPLE = 2.0      # total growth must also exceed this many robust sds of the floors' noise
 MIN_POINTS = 20           # fewer invocations in an environment: inconclusive
+MIN_FLOORS = 6            # a pooled environment must yield this many windowed floors
 WARMUP_FRACTION = 0.2     # leading share of each series left out of the fit
-TARGET_WINDOWS = 20       # windowed floors per series
+WARMUP_INVOCATIONS = 20   # ... and at least this many leading invocations
+TARGET_WINDOWS = 40       # windowed floors per series
 FLOOR_QUANTILE = 0.0      # 0.0: window minimum
-TAIL_FRACTION = 0.5       # share of the floors fitted again for the plateau test
+TAIL_FRACTION = 0.67      # share of the floors fitted again for the plateau test
 ALPHA = 0.01              # one-sided Mann-Kendall level for "grows"
+TAIL_ALPHA = 0.05         # one-sided level at which the last part must grow too, for a leak
 INTERVAL_ALPHA = 0.05     # reported slope interval: 95 %
 EQUIVALENCE_ALPHA = 0.05  # "no-leak" and "levelled off" use the 90 % interval
 
@@ -130,79 +133,115 @@ class _Prepared:
     noise: float
 
 
-def _prepare(x: np.ndarray, y: np.ndarray) -> _Prepared:
-    skip = int(len(x) * WARMUP_FRACTION)
-    xs, ys = x[skip:], y[skip:]
-    window = max(1, len(xs) // TARGET_WINDOWS)
+def _post_warmup(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The series without its warm-up: WARMUP_FRACTION of it, and at least WARMUP_INVOCATIONS
+    (but never more than half of it)."""
+    skip = max(int(len(x) * WARMUP_FRACTION), min(WARMUP_INVOCATIONS, len(x) // 2))
+    return x[skip:], y[skip:]
+
+
+def _prepare(x: np.ndarray, y: np.ndarray, window: int) -> _Prepared | None:
+    """Windowed floors of the series after warm-up; None when it yields fewer than MIN_FLOORS."""
+    xs, ys = _post_warmup(x, y)
     fx, fy = stats.window_floors(xs, ys, window, FLOOR_QUANTILE)
+    if len(fx) < MIN_FLOORS:
+        return None
     tail_len = max(3, int(round(len(fx) * TAIL_FRACTION)))
     slope = float(np.median(stats.pairwise_slopes(fx, fy)))
-    noise = stats.robust_sd(ys - slope * xs)
+    noise = stats.robust_sd(fy - slope * fx)
     return _Prepared((fx, fy), (fx[-tail_len:], fy[-tail_len:]), float(xs[-1] - xs[0]), noise)
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """Trend fits of one signal, all slopes in value units per invocation."""
+
+    full: stats.Trend       # all floors, INTERVAL_ALPHA interval
+    full_eq: stats.Trend    # all floors, equivalence interval
+    tail: stats.Trend       # last TAIL_FRACTION of the floors, INTERVAL_ALPHA interval
+    tail_eq: stats.Trend    # same, equivalence interval
+    span: float             # longest observed span after warm-up, invocations
+    noise: float            # robust sd of the floors around their trend, value units
+    floor: float            # SLOPE_FLOORS: "no-leak" needs the equivalence interval under it
+    leak_floor: float       # floor raised by TOTAL_FLOORS over the span: a leak's interval clears it
+    n: int
+
+
+def _evidence(signal: str, series: list[tuple[np.ndarray, np.ndarray]]) -> _Evidence:
+    """Fit one or more series; the window is shared, so longer environments weigh more."""
+    longest = max(len(_post_warmup(x, y)[0]) for x, y in series)
+    window = max(1, longest // TARGET_WINDOWS)
+    prepared = [p for p in (_prepare(x, y, window) for x, y in series) if p is not None]
+    floors, tails = [p.floors for p in prepared], [p.tail for p in prepared]
+    span = max(p.span for p in prepared)
+    noise = float(np.median([p.noise for p in prepared]))
+    floor = SLOPE_FLOORS[signal] / RATE_SCALES[signal]
+    return _Evidence(
+        full=stats.trend(floors, alpha=INTERVAL_ALPHA),
+        full_eq=stats.trend(floors, alpha=2 * EQUIVALENCE_ALPHA),
+        tail=stats.trend(tails, alpha=INTERVAL_ALPHA),
+        tail_eq=stats.trend(tails, alpha=2 * EQUIVALENCE_ALPHA),
+        span=span, noise=noise, floor=floor,
+        leak_floor=max(floor, TOTAL_FLOORS[signal] / span),
+        n=sum(len(x) for x, _ in series),
+    )
 
 
 def _decide(signal: str, series: list[tuple[np.ndarray, np.ndarray]]) -> SignalVerdict:
     """Verdict for one or more series of one signal, each with at least MIN_POINTS points."""
-    prepared = [_prepare(x, y) for x, y in series]
-    n = sum(len(x) for x, _ in series)
-    floors = [p.floors for p in prepared]
-    full = stats.trend(floors, alpha=INTERVAL_ALPHA)
-    full_eq = stats.trend(floors, alpha=2 * EQUIVALENCE_ALPHA)
-    tail = stats.trend([p.tail for p in prepared], alpha=2 * EQUIVALENCE_ALPHA)
-    span = max(p.span for p in prepared)
-    noise = float(np.median([p.noise for p in prepared]))
-    scale, unit = RATE_SCALES[signal], RATE_UNITS[signal]
-    floor = SLOPE_FLOORS[signal] / scale
-    total_floor = TOTAL_FLOORS[signal]
-    floor_text = f"the floor of {_fmt(SLOPE_FLOORS[signal])} {unit}"
+    ev = _evidence(signal, series)
+    verdict = _judge(signal, ev)
+    if ev.full.blocks > 1:
+        verdict = replace(verdict, reason=f"{verdict.reason} ({ev.full.blocks} environments pooled)")
+    return verdict
 
-    def negligible(t: stats.Trend) -> bool:
-        return t.slope_high < floor or t.slope_high * span < total_floor
+
+def _judge(signal: str, ev: _Evidence) -> SignalVerdict:
+    full, tail = ev.full, ev.tail
+    scale, unit, value_unit = RATE_SCALES[signal], RATE_UNITS[signal], VALUE_UNITS[signal]
+
+    def rate(slope: float) -> str:
+        return f"{_fmt(slope * scale)} {unit}"
+
+    def says(verdict: str, reason: str, trend: stats.Trend = full) -> SignalVerdict:
+        return _verdict(signal, verdict, trend, ev.n, reason)
 
     grows = full.p_value < ALPHA and full.slope_low > 0
+    p_text = f"p={full.p_value:.2g}"
+    floor_text = f"the floor of {rate(ev.floor)}"
+    if ev.full_eq.slope_high < ev.floor:
+        return says("no-leak", f"{'grows' if grows else 'no significant growth'} ({p_text}), "
+                               f"at most {rate(ev.full_eq.slope_high)}: under {floor_text}")
+    if ev.tail_eq.slope_high < ev.floor:
+        return says("no-leak", f"{'grew' if grows else 'may have grown'} ({rate(full.slope)}) and "
+                               f"then levelled off: the last part grows at most "
+                               f"{rate(ev.tail_eq.slope_high)}, under {floor_text}")
     if not grows:
-        if negligible(full_eq):
-            return _verdict(signal, "no-leak", full, n, (
-                f"no significant growth (p={full.p_value:.2g}); at most {_fmt(full_eq.slope_high * scale)} "
-                f"{unit}, under {floor_text}"))
-        return _verdict(signal, "inconclusive", full, n, (
-            f"no significant growth (p={full.p_value:.2g}), but up to {_fmt(full_eq.slope_high * scale)} "
-            f"{unit} is not ruled out; a longer run would decide"))
-    if negligible(full_eq):
-        return _verdict(signal, "no-leak", full, n, (
-            f"grows significantly but by at most {_fmt(full_eq.slope_high * scale)} {unit}, "
-            f"under {floor_text}"))
-    if stats.levelled_off(full, tail):
-        return _levelled(signal, full, tail, n, span, floor, total_floor, floor_text)
-    if full.slope_low < floor or full.slope_low * span < total_floor:
-        return _verdict(signal, "inconclusive", full, n, (
-            f"grows by {_fmt(full.slope * scale)} {unit}, but the interval "
-            f"[{_fmt(full.slope_low * scale)}, {_fmt(full.slope_high * scale)}] reaches under {floor_text}"))
-    if full.slope * span < NOISE_MULTIPLE * noise:
-        return _verdict(signal, "inconclusive", full, n, (
-            f"grows by {_fmt(full.slope * scale)} {unit}, but the total growth of "
-            f"{_fmt(full.slope * span)} {VALUE_UNITS[signal]} is within {_fmt(NOISE_MULTIPLE)} "
-            f"times the noise ({_fmt(noise)} {VALUE_UNITS[signal]})"))
-    return _verdict(signal, "leak", full, n, (
-        f"grows steadily by {_fmt(full.slope * scale)} {unit} (p={full.p_value:.2g}), "
-        f"{_fmt(full.slope * span)} {VALUE_UNITS[signal]} over {_fmt(span)} invocations, "
-        f"and has not levelled off"))
-
-
-def _levelled(signal, full, tail, n, span, floor, total_floor, floor_text) -> SignalVerdict:
-    scale, unit = RATE_SCALES[signal], RATE_UNITS[signal]
-    tail_rate = f"{_fmt(tail.slope * scale)} {unit}"
-    if tail.p_value < ALPHA and tail.slope_low >= floor and tail.slope_low * span >= total_floor:
-        return _verdict(signal, "leak", tail, n, (
-            f"growth slowed from {_fmt(full.slope * scale)} to {tail_rate} but still leaks "
-            f"in the last part (p={tail.p_value:.2g})"))
-    if tail.slope_high < floor:
-        return _verdict(signal, "no-leak", full, n, (
-            f"grew early ({_fmt(full.slope * scale)} {unit}) and then levelled off: "
-            f"the last part grows {tail_rate}, under {floor_text}"))
-    return _verdict(signal, "inconclusive", full, n, (
-        f"growth slowed from {_fmt(full.slope * scale)} {unit} to {tail_rate}; whether it stops "
-        f"is not clear yet"))
+        return says("inconclusive", f"no significant growth ({p_text}), but up to "
+                                    f"{rate(ev.full_eq.slope_high)} is not ruled out; "
+                                    f"a longer run would decide")
+    if stats.levelled_off(full, ev.tail_eq):
+        if (tail.p_value < ALPHA and tail.slope_low >= ev.leak_floor
+                and tail.slope * ev.span >= NOISE_MULTIPLE * ev.noise):
+            return says("leak", f"growth slowed from {rate(full.slope)} to {rate(tail.slope)} but "
+                                f"the last part still leaks (p={tail.p_value:.2g})", tail)
+        return says("inconclusive", f"growth slowed from {rate(full.slope)} to {rate(tail.slope)}; "
+                                    f"whether it stops is not clear yet")
+    if tail.p_value >= TAIL_ALPHA:
+        return says("inconclusive", f"grows by {rate(full.slope)} overall ({p_text}), but the last "
+                                    f"part shows no clear growth (p={tail.p_value:.2g})")
+    if full.slope_low < ev.leak_floor:
+        return says("inconclusive", f"grows by {rate(full.slope)} ({p_text}), but the interval "
+                                    f"[{_fmt(full.slope_low * scale)}, {_fmt(full.slope_high * scale)}] "
+                                    f"reaches under {floor_text} or {_fmt(TOTAL_FLOORS[signal])} "
+                                    f"{value_unit} over the run")
+    if full.slope * ev.span < NOISE_MULTIPLE * ev.noise:
+        return says("inconclusive", f"grows by {rate(full.slope)} ({p_text}), but the total of "
+                                    f"{_fmt(full.slope * ev.span)} {value_unit} is within "
+                                    f"{_fmt(NOISE_MULTIPLE)}x the noise ({_fmt(ev.noise)} {value_unit})")
+    return says("leak", f"grows steadily by {rate(full.slope)} ({p_text}), "
+                        f"{_fmt(full.slope * ev.span)} {value_unit} over {_fmt(ev.span)} invocations, "
+                        f"without levelling off")
 
 
 def assess_series(signal: str, x, y) -> SignalVerdict:
@@ -248,10 +287,7 @@ def _pooled(signal: str, segments: dict[str, tuple[np.ndarray, np.ndarray]]) -> 
         return _verdict(signal, "inconclusive", None, sum(len(s[0]) for s in segments.values()), (
             f"no environment has {MIN_POINTS} invocations with a {signal} value "
             f"(longest: {longest})"))
-    verdict = _decide(signal, usable)
-    if len(usable) > 1:
-        verdict = SignalVerdict(**{**asdict(verdict), "reason": f"{verdict.reason} ({len(usable)} environments pooled)"})
-    return verdict
+    return _decide(signal, usable)
 
 
 def overall(verdicts) -> str:
