@@ -15,7 +15,8 @@ METRICS = (("Threads", "Count"), ("Tasks", "Count"), ("RSS", "Bytes"), ("FDs", "
            ("GCObjects", "Count"), ("Heartbeats", "Count"))
 CONTEXT_KEYS = ("pair", "env_id", "cold_start", "invocation", "request_id")
 
-_DIRECTIVE = {  # shared by every record, never mutated"Namespace": NAMESPACE, "Dimensions": [list(DIMENSIONS)],
+# shared by every record, never mutated
+_DIRECTIVE = {"Namespace": NAMESPACE, "Dimensions": [list(DIMENSIONS)],
               "Metrics": [{"Name": name, "Unit": unit} for name, unit in METRICS]}
 
 
