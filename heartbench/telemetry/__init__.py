@@ -9,8 +9,8 @@ Handlers that write heartbeats call `record_heartbeat()` so the line carries the
 Importing the package has no side effect; `instrument` starts tracking asyncio event loops (loops.py).
 
 Cost per invocation (scripts/bench_telemetry.py, 2-core machine, Python 3.11): about 30 us for the
-line itself, plus the gc-object count, which walks the heap at about 25 ns per tracked object: about
-1.7 ms in a process that has loaded boto3 (65,000 objects). HEARTBENCH_GC_OBJECTS=0 skips it.
+line itself, plus the gc-object count, which walks the heap at 25-35 ns per tracked object: 1.6-2.3 ms
+in a process that has loaded boto3 (65,000 objects). HEARTBENCH_GC_OBJECTS=0 skips it.
 """
 
 from heartbench.telemetry.emf import find_records

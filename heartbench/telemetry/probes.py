@@ -7,7 +7,7 @@
 - rss_bytes: resident set size, from /proc/self/statm.
 - fds: open file descriptors, from /proc/self/fd (minus the one used to list it).
 - gc_objects: objects tracked by the cyclic garbage collector, `len(gc.get_objects())`. The costliest
-  probe by far: it walks the heap, about 25 ns per object, so 1-2 ms per invocation once boto3 is
+  probe by far: it walks the heap, 25-35 ns per object, so about 2 ms per invocation once boto3 is
   loaded (scripts/bench_telemetry.py). HEARTBENCH_GC_OBJECTS=0 in the function's environment turns it
   off (the value is then null).
 """
