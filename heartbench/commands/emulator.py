@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from heartbench.children import signal_on_parent_death
 from heartbench.config import load_functions
 from heartbench.emulator.options import EmulatorOptions
 from heartbench.emulator.process import READY_PREFIX
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         async_retry_delays_s=args.async_retry_delays_s, env_overrides=dict(args.env))
     from heartbench.emulator import server
     if args.exit_with_parent:
-        server.exit_with_parent()
+        signal_on_parent_death()
 
     def ready(url: str) -> None:
         print(f"heartbench emulator: {len(functions)} function(s) from {args.config}; "

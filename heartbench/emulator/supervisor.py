@@ -3,26 +3,19 @@ the whole group, kill it, read its memory, and describe how it ended."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
 
+from heartbench.children import die_with_parent
+
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
-_PR_SET_PDEATHSIG = 1
 
 # How Lambda (written in Go) names the signals that end a runtime: "signal: killed".
 _SIGNAL_WORDS = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault",
                  signal.SIGABRT: "aborted", signal.SIGTERM: "terminated", signal.SIGBUS: "bus error",
                  signal.SIGINT: "interrupt", signal.SIGFPE: "floating point exception",
                  signal.SIGILL: "illegal instruction", signal.SIGHUP: "hangup"}
-
-
-def _die_with_parent():  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except Exception:
-        pass
 
 
 def describe_exit(returncode: int) -> str:
@@ -41,7 +34,7 @@ class RuntimeProcess:
         try:
             self.popen = subprocess.Popen(
                 argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=write_fd, stderr=write_fd,
-                start_new_session=True, preexec_fn=_die_with_parent, close_fds=True)
+                start_new_session=True, preexec_fn=die_with_parent, close_fds=True)
         except OSError:
             os.close(read_fd)
             raise

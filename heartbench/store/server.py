@@ -20,6 +20,7 @@ from pathlib import Path
 
 import psutil
 
+from heartbench.children import die_with_parent
 from heartbench.errors import HeartbenchError
 
 START_TIMEOUT_S = 30.0
@@ -52,7 +53,8 @@ class DynamoServer:
         self._log_file = open(self.log_path, "ab")
         cmd = [sys.executable, "-m", "moto.server", "-H", self.host, "-p", "0"]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log_file,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=die_with_parent)
         atexit.register(self.stop)
         try:
             port = self._wait_for_port(time.monotonic() + timeout_s)
