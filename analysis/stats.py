@@ -62,11 +62,11 @@ def as_series(x: Sequence[float], y: Sequence[float], min_points: int = 2) -> tu
     for name, arr in (("x", xa), ("y", ya)):
         bad = np.flatnonzero(~np.isfinite(arr))
         if len(bad):
-            raise ValueError(f"{name} contains a non-finite value at index {bad[0]}: {arr[bad[0]]!r}")
+            raise ValueError(f"{name} contains a non-finite value at index {bad[0]}: {float(arr[bad[0]])!r}")
     steps = np.flatnonzero(np.diff(xa) <= 0)
     if len(steps):
         i = steps[0] + 1
-        raise ValueError(f"x is not strictly increasing at index {i}: {xa[i]!r} after {xa[i - 1]!r}")
+        raise ValueError(f"x is not strictly increasing at index {i}: {float(xa[i])!r} after {float(xa[i - 1])!r}")
     return xa, ya
 
 

@@ -2,20 +2,22 @@
 
 A signal's series is its value after each invocation of one execution environment, against the
 environment's invocation count (`env_invocation`). Environments are never fitted together: a cold
-start begins a new series. The decision for one or more series (several environments are pooled
-with the Seasonal Kendall method, see analysis.stats) goes:
+start begins a new series. The decision for one or more series (several environments are pooled with
+the Seasonal Kendall method, see analysis.stats) goes:
 
-1. Drop the first WARMUP_FRACTION of each series (import-time and first-use growth), then take
-   windowed floors (block minima, about TARGET_WINDOWS per series): GC sawtooth and autocorrelated
-   noise mostly vanish from the floors.
-2. Mann-Kendall test (Hamed & Rao autocorrelation correction) and Theil-Sen slope with its interval
-   on the floors.
-3. Plateau test: the last TAIL_FRACTION of the floors is fitted on its own; if its slope interval lies
-   wholly below the overall slope, growth has levelled off (warm-up, bounded cache), not a leak.
-4. Effect-size floors: a leak's slope interval must clear SLOPE_FLOORS, the total growth over the
-   observed span must clear TOTAL_FLOORS and NOISE_MULTIPLE times the noise. "no-leak" needs the
-   (1 - 2 * EQUIVALENCE_ALPHA) interval wholly under the floor (a two one-sided tests argument);
-   anything in between is "inconclusive".
+1. Drop the warm-up: the first WARMUP_FRACTION of each series, and at least WARMUP_INVOCATIONS
+   invocations (never more than half). Then take windowed floors (block minima, TARGET_WINDOWS
+   for the longest series; pooled series share the window, so longer environments weigh more).
+2. Mann-Kendall test with the Hamed & Rao autocorrelation correction, and the Theil-Sen slope with
+   its 95 % interval, on the floors; the same again on the last TAIL_FRACTION of the floors.
+3. "no-leak" when the 90 % interval of the slope lies under SLOPE_FLOORS (two one-sided tests), or
+   when that of the last part does: growth that levelled off (warm-up, a bounded cache).
+4. "leak" only when the growth is significant (p < ALPHA), the last part is not significantly slower
+   than the whole (plateau test) and still grows (p < TAIL_ALPHA), the 95 % interval clears
+   SLOPE_FLOORS and TOTAL_FLOORS over the observed span, and the total growth exceeds
+   NOISE_MULTIPLE times the noise of the floors. Growth that slowed down is a leak only if its last
+   part passes these tests on its own.
+5. Anything else is "inconclusive": a longer run would decide.
 """
 
 from __future__ import annotations
@@ -196,6 +198,11 @@ def _decide(signal: str, series: list[tuple[np.ndarray, np.ndarray]]) -> SignalV
     return verdict
 
 
+def _against(trend: stats.Trend, floor: float) -> str:
+    """Where a slope interval lies against an effect-size floor: "above", "below" or "straddles"."""
+    return stats.effect_size(trend.slope_low, trend.slope_high, floor)
+
+
 def _judge(signal: str, ev: _Evidence) -> SignalVerdict:
     full, tail = ev.full, ev.tail
     scale, unit, value_unit = RATE_SCALES[signal], RATE_UNITS[signal], VALUE_UNITS[signal]
@@ -209,19 +216,19 @@ def _judge(signal: str, ev: _Evidence) -> SignalVerdict:
     grows = full.p_value < ALPHA and full.slope_low > 0
     p_text = f"p={full.p_value:.2g}"
     floor_text = f"the floor of {rate(ev.floor)}"
-    if ev.full_eq.slope_high < ev.floor:
+    if _against(ev.full_eq, ev.floor) == "below":
         return says("no-leak", f"{'grows' if grows else 'no significant growth'} ({p_text}), "
                                f"at most {rate(ev.full_eq.slope_high)}: under {floor_text}")
-    if ev.tail_eq.slope_high < ev.floor:
-        return says("no-leak", f"{'grew' if grows else 'may have grown'} ({rate(full.slope)}) and "
-                               f"then levelled off: the last part grows at most "
-                               f"{rate(ev.tail_eq.slope_high)}, under {floor_text}")
+    if _against(ev.tail_eq, ev.floor) == "below":
+        return says("no-leak", f"grew by {rate(full.slope)} overall ({p_text}) and then levelled "
+                               f"off: the last part grows at most {rate(ev.tail_eq.slope_high)}, "
+                               f"under {floor_text}")
     if not grows:
         return says("inconclusive", f"no significant growth ({p_text}), but up to "
                                     f"{rate(ev.full_eq.slope_high)} is not ruled out; "
                                     f"a longer run would decide")
     if stats.levelled_off(full, ev.tail_eq):
-        if (tail.p_value < ALPHA and tail.slope_low >= ev.leak_floor
+        if (tail.p_value < ALPHA and _against(tail, ev.leak_floor) == "above"
                 and tail.slope * ev.span >= NOISE_MULTIPLE * ev.noise):
             return says("leak", f"growth slowed from {rate(full.slope)} to {rate(tail.slope)} but "
                                 f"the last part still leaks (p={tail.p_value:.2g})", tail)
@@ -230,7 +237,7 @@ def _judge(signal: str, ev: _Evidence) -> SignalVerdict:
     if tail.p_value >= TAIL_ALPHA:
         return says("inconclusive", f"grows by {rate(full.slope)} overall ({p_text}), but the last "
                                     f"part shows no clear growth (p={tail.p_value:.2g})")
-    if full.slope_low < ev.leak_floor:
+    if _against(full, ev.leak_floor) != "above":
         return says("inconclusive", f"grows by {rate(full.slope)} ({p_text}), but the interval "
                                     f"[{_fmt(full.slope_low * scale)}, {_fmt(full.slope_high * scale)}] "
                                     f"reaches under {floor_text} or {_fmt(TOTAL_FLOORS[signal])} "
