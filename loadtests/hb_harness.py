@@ -42,6 +42,7 @@ from hb_stack import LocalStack
 
 logger = logging.getLogger("heartbench")
 LOOPBACK_PREFIXES = ("http://127.0.0.1", "http://localhost", "http://[::1]")
+HEARTBEAT_COUNT_TIMEOUT_S = 30.0
 
 
 class Harness:
@@ -66,6 +67,7 @@ class Harness:
         self._csv_greenlet = None
         self._users_assigned = 0
         self._test_running = False
+        self._closing = False
         self.interrupted = False
 
     # ----- init -------------------------------------------------------------------------------
@@ -186,7 +188,7 @@ class Harness:
 
     def on_request(self, context=None, **kwargs) -> None:
         row = (context or {}).get("invocation")
-        if row is None:
+        if row is None or self._closing:
             return
         if self.relay is not None:
             self.relay.add(row)
@@ -194,7 +196,8 @@ class Harness:
             self.record([row])
 
     def on_worker_rows(self, rows: list[dict], worker_id=None) -> None:
-        self.record(rows)
+        if not self._closing:
+            self.record(rows)
 
     def record(self, rows: list[dict]) -> None:
         if self.writer is not None:
@@ -215,6 +218,9 @@ class Harness:
             return
         self.interrupted = self._test_running
         self._test_running = False
+        self._closing = True  # rows from here on (calls failing as the emulator stops) are dropped
+        if self.interrupted and self.role == "local":
+            environment.runner.stop()  # kills the users at once (LocalRunner)
         if self.sampler is not None:
             self.sampler.stop()
         if self.stack is not None:
@@ -231,28 +237,32 @@ class Harness:
             environment.process_exit_code = report_and_gate(self.writer.path)
 
     def _count_heartbeats(self) -> dict | None:
-        """Heartbeats delivered to DynamoDB per function (from its SERVICE_ID/HEARTBEAT_TABLE)."""
+        """Heartbeats delivered to DynamoDB per function (its SERVICE_ID in its HEARTBEAT_TABLE),
+        next to its successful invocations. Bounded by HEARTBEAT_COUNT_TIMEOUT_S in all."""
         endpoint = self._dynamodb_endpoint()
         if endpoint is None:
             return None
         from heartbench.store import count_heartbeats
-        by_table: dict[str, dict] = {}
-        result = {}
         ok = {r["function"]: r["invocations"] - r["errors"] - r["throttled"]
               for r in self.growth.rows()}
-        for name, meta in self.meta.items():
-            table, service = meta.get("heartbeat_table"), meta.get("service_id")
-            if not table or not service:
-                continue
-            try:
-                if table not in by_table:
-                    by_table[table] = count_heartbeats(endpoint, table)
-            except Exception as e:  # an unreachable store must not lose the run
-                logger.warning("heartbench: could not count heartbeats in %s: %s", table, e)
-                by_table[table] = {}
-            result[name] = {"table": table, "service_id": service,
-                            "delivered": by_table[table].get(service, 0),
-                            "invocations_ok": ok.get(name, 0)}
+        result = {}
+        with gevent.Timeout(HEARTBEAT_COUNT_TIMEOUT_S, False):
+            for name, meta in self.meta.items():
+                table, service = meta.get("heartbeat_table"), meta.get("service_id")
+                if not table or not service:
+                    continue
+                try:
+                    delivered = count_heartbeats(endpoint, table, service_id=service)[service]
+                except Exception as e:  # an unreachable store must not lose the run
+                    logger.warning("heartbench: could not count heartbeats of %s in %s: %s",
+                                   service, table, e)
+                    delivered = None
+                result[name] = {"table": table, "service_id": service, "delivered": delivered,
+                                "invocations_ok": ok.get(name, 0)}
+        if len(result) < sum(1 for m in self.meta.values()
+                             if m.get("heartbeat_table") and m.get("service_id")):
+            logger.warning("heartbench: counting heartbeats took over %.0f s; counted %d functions",
+                           HEARTBEAT_COUNT_TIMEOUT_S, len(result))
         return result
 
     def _finish_locust_csv(self) -> None:

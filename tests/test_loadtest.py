@@ -179,6 +179,8 @@ def test_ctrl_c_mid_run_leaves_a_usable_run_directory_and_no_process(tmp_path):
     run = load_run(tmp_path / "run")
     assert run.run["ended_utc"] is not None and run.run["interrupted"] is True
     assert len(run.invocations) == run.run["invocations_recorded"] >= 20
+    # calls failing while the emulator stops are not recorded as if the functions had failed
+    assert not [r for r in run.invocations if r["error_type"] == "EndpointConnectionError"]
     assert "(interrupted)" in output and "heartbench report" in output
 
 
