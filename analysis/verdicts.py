@@ -55,6 +55,9 @@ WARMUP_INVOCATIONS = 20   # ... and at least this many leading invocations
 TARGET_WINDOWS = 40       # windowed floors per series
 FLOOR_QUANTILE = 0.0      # 0.0: window minimum
 TAIL_FRACTION = 0.67      # share of the floors fitted again for the plateau test
+RECENT_FRACTION = 0.33    # ... and a shorter last part, which may alone show a plateau
+# Smallest change of each signal in value units: whole threads, tasks, fds; a 4 KiB page of RSS.
+STEPS = {"threads": 1.0, "tasks": 1.0, "rss": 4096.0, "fds": 1.0}
 ALPHA = 0.01              # one-sided Mann-Kendall level for "grows"
 TAIL_ALPHA = 0.05         # one-sided level at which the last part must grow too, for a leak
 INTERVAL_ALPHA = 0.05     # reported slope interval: 95 %
@@ -127,14 +130,6 @@ def _verdict(signal, verdict, trend, n, reason) -> SignalVerdict:
     )
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    floors: tuple[np.ndarray, np.ndarray]
-    tail: tuple[np.ndarray, np.ndarray]
-    span: float
-    noise: float
-
-
 def _post_warmup(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The series without its warm-up: WARMUP_FRACTION of it, and at least WARMUP_INVOCATIONS
     (but never more than half of it)."""
@@ -142,28 +137,41 @@ def _post_warmup(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[skip:], y[skip:]
 
 
-def _prepare(x: np.ndarray, y: np.ndarray, window: int) -> _Prepared | None:
-    """Windowed floors of the series after warm-up; None when it yields fewer than MIN_FLOORS."""
-    xs, ys = _post_warmup(x, y)
-    fx, fy = stats.window_floors(xs, ys, window, FLOOR_QUANTILE)
-    if len(fx) < MIN_FLOORS:
-        return None
-    tail_len = max(3, int(round(len(fx) * TAIL_FRACTION)))
-    slope = float(np.median(stats.pairwise_slopes(fx, fy)))
-    noise = stats.robust_sd(fy - slope * fx)
-    return _Prepared((fx, fy), (fx[-tail_len:], fy[-tail_len:]), float(xs[-1] - xs[0]), noise)
+def _last(block: tuple[np.ndarray, np.ndarray], fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    count = max(3, int(round(len(block[0]) * fraction)))
+    return block[0][-count:], block[1][-count:]
+
+
+def _residual_sd(x: np.ndarray, y: np.ndarray) -> float:
+    """Robust sd of a series around its own Theil-Sen line."""
+    slope = float(np.median(stats.pairwise_slopes(x, y)))
+    return stats.robust_sd(y - slope * x)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One stretch of every environment's floors: all of them, the last part, or the last third."""
+
+    trend: stats.Trend      # INTERVAL_ALPHA interval
+    trend_eq: stats.Trend   # equivalence interval
+    span: float             # longest stretch over the environments, invocations
+    noise: float            # median robust sd of the floors around their own line, value units
+
+    @classmethod
+    def fit(cls, blocks: list[tuple[np.ndarray, np.ndarray]]) -> "_Part":
+        return cls(stats.trend(blocks, alpha=INTERVAL_ALPHA), stats.trend(blocks, alpha=2 * EQUIVALENCE_ALPHA),
+                   max(float(x[-1] - x[0]) for x, _ in blocks),
+                   float(np.median([_residual_sd(x, y) for x, y in blocks])))
 
 
 @dataclass(frozen=True)
 class _Evidence:
     """Trend fits of one signal, all slopes in value units per invocation."""
 
-    full: stats.Trend       # all floors, INTERVAL_ALPHA interval
-    full_eq: stats.Trend    # all floors, equivalence interval
-    tail: stats.Trend       # last TAIL_FRACTION of the floors, INTERVAL_ALPHA interval
-    tail_eq: stats.Trend    # same, equivalence interval
-    span: float             # longest observed span after warm-up, invocations
-    noise: float            # robust sd of the floors around their trend, value units
+    whole: _Part
+    tail: _Part             # last TAIL_FRACTION of the floors
+    recent: _Part           # last RECENT_FRACTION of the floors
+    rise_rate: float        # median net rise of the floors over their span
     floor: float            # SLOPE_FLOORS: "no-leak" needs the equivalence interval under it
     leak_floor: float       # floor raised by TOTAL_FLOORS over the span: a leak's interval clears it
     n: int
@@ -173,18 +181,17 @@ def _evidence(signal: str, series: list[tuple[np.ndarray, np.ndarray]]) -> _Evid
     """Fit one or more series; the window is shared, so longer environments weigh more."""
     longest = max(len(_post_warmup(x, y)[0]) for x, y in series)
     window = max(1, longest // TARGET_WINDOWS)
-    prepared = [p for p in (_prepare(x, y, window) for x, y in series) if p is not None]
-    floors, tails = [p.floors for p in prepared], [p.tail for p in prepared]
-    span = max(p.span for p in prepared)
-    noise = float(np.median([p.noise for p in prepared]))
+    blocks = [stats.window_floors(*_post_warmup(x, y), window, FLOOR_QUANTILE) for x, y in series]
+    blocks = [b for b in blocks if len(b[0]) >= MIN_FLOORS]
+    whole = _Part.fit(blocks)
     floor = SLOPE_FLOORS[signal] / RATE_SCALES[signal]
     return _Evidence(
-        full=stats.trend(floors, alpha=INTERVAL_ALPHA),
-        full_eq=stats.trend(floors, alpha=2 * EQUIVALENCE_ALPHA),
-        tail=stats.trend(tails, alpha=INTERVAL_ALPHA),
-        tail_eq=stats.trend(tails, alpha=2 * EQUIVALENCE_ALPHA),
-        span=span, noise=noise, floor=floor,
-        leak_floor=max(floor, TOTAL_FLOORS[signal] / span),
+        whole=whole,
+        tail=_Part.fit([_last(b, TAIL_FRACTION) for b in blocks]),
+        recent=_Part.fit([_last(b, RECENT_FRACTION) for b in blocks]),
+        rise_rate=float(np.median([(y[-1] - y[0]) / (x[-1] - x[0]) for x, y in blocks])),
+        floor=floor,
+        leak_floor=max(floor, TOTAL_FLOORS[signal] / whole.span),
         n=sum(len(x) for x, _ in series),
     )
 
@@ -193,8 +200,8 @@ def _decide(signal: str, series: list[tuple[np.ndarray, np.ndarray]]) -> SignalV
     """Verdict for one or more series of one signal, each with at least MIN_POINTS points."""
     ev = _evidence(signal, series)
     verdict = _judge(signal, ev)
-    if ev.full.blocks > 1:
-        verdict = replace(verdict, reason=f"{verdict.reason} ({ev.full.blocks} environments pooled)")
+    if ev.whole.trend.blocks > 1:
+        verdict = replace(verdict, reason=f"{verdict.reason} ({ev.whole.trend.blocks} environments pooled)")
     return verdict
 
 
@@ -204,7 +211,7 @@ def _against(trend: stats.Trend, floor: float) -> str:
 
 
 def _judge(signal: str, ev: _Evidence) -> SignalVerdict:
-    full, tail = ev.full, ev.tail
+    full, tail, span, noise = ev.whole.trend, ev.tail.trend, ev.whole.span, ev.whole.noise
     scale, unit, value_unit = RATE_SCALES[signal], RATE_UNITS[signal], VALUE_UNITS[signal]
 
     def rate(slope: float) -> str:
@@ -216,20 +223,32 @@ def _judge(signal: str, ev: _Evidence) -> SignalVerdict:
     grows = full.p_value < ALPHA and full.slope_low > 0
     p_text = f"p={full.p_value:.2g}"
     floor_text = f"the floor of {rate(ev.floor)}"
-    if _against(ev.full_eq, ev.floor) == "below":
-        return says("no-leak", f"{'grows' if grows else 'no significant growth'} ({p_text}), "
-                               f"at most {rate(ev.full_eq.slope_high)}: under {floor_text}")
-    if _against(ev.tail_eq, ev.floor) == "below":
-        return says("no-leak", f"grew by {rate(full.slope)} overall ({p_text}) and then levelled "
-                               f"off: the last part grows at most {rate(ev.tail_eq.slope_high)}, "
+    if grows:
+        trend_text = f"grows ({p_text})"
+    elif full.p_value < ALPHA:
+        trend_text = f"rises ({p_text}) but its slope interval reaches zero"
+    else:
+        trend_text = f"no significant growth ({p_text})"
+    if _against(ev.whole.trend_eq, ev.floor) == "below":
+        return says("no-leak", f"{trend_text}, at most {rate(ev.whole.trend_eq.slope_high)}: "
                                f"under {floor_text}")
+    slowed = stats.levelled_off(full, ev.tail.trend_eq)
+    for part, needs_slowing in ((ev.tail, False), (ev.recent, True)):
+        # A flat last part says "levelled off" only if the earlier rise would have shown in it
+        # above its noise (a staircase of whole threads can sit on one step for a while), and
+        # the short last third only once the longer last part has slowed down too.
+        visible = max(2 * STEPS[signal], NOISE_MULTIPLE * part.noise)
+        if (_against(part.trend_eq, ev.floor) == "below" and ev.rise_rate * part.span >= visible
+                and (slowed or not needs_slowing)):
+            return says("no-leak", f"grew by {rate(full.slope)} overall ({p_text}) and then levelled "
+                                   f"off: the last {_fmt(part.span)} invocations grow at most "
+                                   f"{rate(part.trend_eq.slope_high)}, under {floor_text}")
     if not grows:
-        return says("inconclusive", f"no significant growth ({p_text}), but up to "
-                                    f"{rate(ev.full_eq.slope_high)} is not ruled out; "
-                                    f"a longer run would decide")
-    if stats.levelled_off(full, ev.tail_eq):
+        return says("inconclusive", f"{trend_text}, and up to {rate(ev.whole.trend_eq.slope_high)} is "
+                                    f"not ruled out; a longer run would decide")
+    if slowed:
         if (tail.p_value < ALPHA and _against(tail, ev.leak_floor) == "above"
-                and tail.slope * ev.span >= NOISE_MULTIPLE * ev.noise):
+                and tail.slope * span >= NOISE_MULTIPLE * noise):
             return says("leak", f"growth slowed from {rate(full.slope)} to {rate(tail.slope)} but "
                                 f"the last part still leaks (p={tail.p_value:.2g})", tail)
         return says("inconclusive", f"growth slowed from {rate(full.slope)} to {rate(tail.slope)}; "
@@ -242,12 +261,12 @@ def _judge(signal: str, ev: _Evidence) -> SignalVerdict:
                                     f"[{_fmt(full.slope_low * scale)}, {_fmt(full.slope_high * scale)}] "
                                     f"reaches under {floor_text} or {_fmt(TOTAL_FLOORS[signal])} "
                                     f"{value_unit} over the run")
-    if full.slope * ev.span < NOISE_MULTIPLE * ev.noise:
+    if full.slope * span < NOISE_MULTIPLE * noise:
         return says("inconclusive", f"grows by {rate(full.slope)} ({p_text}), but the total of "
-                                    f"{_fmt(full.slope * ev.span)} {value_unit} is within "
-                                    f"{_fmt(NOISE_MULTIPLE)}x the noise ({_fmt(ev.noise)} {value_unit})")
+                                    f"{_fmt(full.slope * span)} {value_unit} is within "
+                                    f"{_fmt(NOISE_MULTIPLE)}x the noise ({_fmt(noise)} {value_unit})")
     return says("leak", f"grows steadily by {rate(full.slope)} ({p_text}), "
-                        f"{_fmt(full.slope * ev.span)} {value_unit} over {_fmt(ev.span)} invocations, "
+                        f"{_fmt(full.slope * span)} {value_unit} over {_fmt(span)} invocations, "
                         f"without levelling off")
 
 

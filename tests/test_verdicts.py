@@ -46,7 +46,7 @@ def test_gc_sawtooth_is_no_leak():
 def test_ar1_noise_is_not_a_leak():
     v = assess_series("rss", X, 50 * MIB + ar1_noise(np.random.default_rng(4), 300, MIB, phi=0.8))
     assert v.verdict == "inconclusive"   # 1 MiB of persistent noise hides 4 KiB per invocation
-    assert v.reason.startswith("no significant growth (p=0.076), but up to 7.09 KiB per invocation")
+    assert v.reason.startswith("no significant growth (p=0.076), and up to 7.09 KiB per invocation")
 
 
 @pytest.mark.parametrize("scenario", [s for s in synthetic.SCENARIOS if not s.leak], ids=lambda s: s.name)
@@ -250,3 +250,24 @@ def test_analysis_never_imports_the_emulator_or_locust():
             "print(sorted(m for m in sys.modules if m.startswith(('locust', 'heartbench.emulator', 'gevent'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_thread_staircase_that_sits_on_a_step_is_not_called_levelled_off():
+    """80 invocations of one thread per 40: the last part may show no new thread yet; that is
+    not a plateau."""
+    x = X[:80]
+    v = assess_series("threads", x, 3.0 + x // 40)
+    assert v.verdict == "inconclusive"
+    assert v.reason.startswith("no significant growth (p=0.03), and up to 29.4 threads per 1k")
+
+
+def test_bounded_cache_in_four_short_environments_is_no_leak():
+    """A cache of 50 entries of 64 KiB in each of four environments of 75 invocations."""
+    rng = np.random.default_rng(6)
+    rows = []
+    for env in "abcd":
+        rows += [_row("cache", env * 32, k, 5, int(48 * MIB + 64 * KIB * min(k, 50) + rng.integers(0, 3) * 4096))
+                 for k in range(1, 76)]
+    rss = assess_variant(rows).signals["rss"]
+    assert rss.verdict == "no-leak"
+    assert "levelled off" in rss.reason and rss.reason.endswith("(4 environments pooled)")
