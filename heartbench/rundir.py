@@ -1,4 +1,4 @@
-"""Write a run directory `reports/<run-id>/` (schema_version 1, docs/design.md and docs/loadtest.md).
+"""Write a run directory `reports/<run-id>/` (schema_version 1; docs/design.md, docs/loadtest.md).
 
     writer = RunWriter.create("reports", config={...}, functions=[{"function", "pair", "variant"}])
     writer.append_invocation(row)       # one line of invocations.jsonl, flushed at once

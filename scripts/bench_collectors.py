@@ -1,4 +1,4 @@
-"""Benchmark (not a test): what the collectors cost, and how fast one Locust process drives the emulator.
+"""Benchmark (not a test): the collectors' costs, and how fast one Locust process drives Lambda.
 
     .venv/bin/python scripts/bench_collectors.py [--quick] [--skip-locust]
 
@@ -34,9 +34,14 @@ from heartbench.telemetry import emf
 
 REPO = Path(__file__).resolve().parent.parent
 # Like an environment process: boto3 loaded (its memory map is what /proc/PID/smaps_rollup walks).
-CHILD = "import threading, time, boto3\nboto3.client('dynamodb', region_name='us-east-1')\n" \
-        "[threading.Thread(target=time.sleep, args=(600,), daemon=True).start() for _ in range(4)]\n" \
-        "print('ready', flush=True)\ntime.sleep(600)\n"
+CHILD = textwrap.dedent("""
+    import threading, time, boto3
+    boto3.client("dynamodb", region_name="us-east-1")
+    for _ in range(4):
+        threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+    print("ready", flush=True)
+    time.sleep(600)
+""")
 
 
 def log_tail() -> str:

@@ -9,7 +9,8 @@ No module here imports Locust or boto3.
 
 from heartbench.collectors.growth import GrowthTable
 from heartbench.collectors.logtail import (
-    decode_log_result, error_type_of, find_report, find_telemetry, invocation_row, parse_report_line,
+    decode_log_result, error_type_of, find_report, find_telemetry, invocation_row,
+    parse_report_line,
 )
 from heartbench.collectors.sampler import EnvironmentSampler, introspection_client, sample_process
 

@@ -82,7 +82,8 @@ class GrowthTable:
 
     def format(self) -> str:
         """A plain-text table: per function, initial / peak / +increase of each metric."""
-        header = ["function", "variant", "invocations", "envs"] + [title for _, title, *_ in METRICS]
+        header = ["function", "variant", "invocations", "envs"]
+        header += [title for _, title, *_ in METRICS]
         lines = [header]
         for row in self.rows():
             cells = [row["function"], row["variant"] or "-", str(row["invocations"]),

@@ -137,7 +137,8 @@ def invocation_row(function: str, pair: str | None, variant: str | None, *, t_s:
     row.update(t_s=round(t_s, 6), function=function, pair=pair, variant=variant, status=status,
                response_time_ms=round(response_time_ms, 3))
     if report:
-        row.update({k: v for k, v in report.items() if k in row and k not in ("status", "error_type")})
+        row.update({k: v for k, v in report.items()
+                    if k in row and k not in ("status", "error_type")})
     if telemetry:
         row.update(telemetry)
     if status == "error" and error_type is None:

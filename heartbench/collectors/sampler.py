@@ -1,4 +1,4 @@
-"""Out-of-band collector: psutil samples of every execution environment process, at a fixed interval.
+"""Out-of-band collector: psutil samples of every execution environment's process, at an interval.
 
 Environments are found through the emulator's introspection endpoint
 (`GET /_heartbench/environments`: id, function, pid, state, invocations, ...). Each tick reads, for
@@ -9,7 +9,7 @@ like the others (their `proc_status` is "stopped"). The process is the environme
 process (the process group leader); children it may start are not added in.
 
 The sampler runs in a `threading.Thread`; under gevent's monkey patching (Locust) that is a
-greenlet. The psutil reads are short blocking /proc reads (well under a millisecond per process), and
+greenlet. The psutil reads are short blocking /proc reads (under a millisecond per process), and
 the sampler yields after each process, so a tick over a hundred environments never holds Locust's
 event loop for longer than one sample. Its own CPU cost is measured per sample (`overhead()`).
 """
