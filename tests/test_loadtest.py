@@ -194,6 +194,11 @@ SUBJECTS = textwrap.dedent("""
 
     def sleepy(event, context):
         time.sleep(5)
+
+    def hog(event, context):
+        blocks = [bytearray(16 * 2**20) for _ in range(24)]  # 384 MiB, over 128 MB
+        time.sleep(5)
+        return len(blocks)
 """)
 ERROR_CATALOG = textwrap.dedent("""
     [functions.slow-fixed]
@@ -211,13 +216,22 @@ ERROR_CATALOG = textwrap.dedent("""
     reserved_concurrency = 2
     pair = "slow"
     variant = "leaky"
+
+    [functions.hog-leaky]
+    handler = "subjects.hog"
+    code = "."
+    memory_mb = 128
+    timeout_s = 10
+    pair = "hog"
+    variant = "leaky"
 """)
 
 
-def test_throttles_and_timeouts_are_named_and_counted_apart(tmp_path):
+def test_throttles_timeouts_and_oom_are_named_and_counted_apart(tmp_path):
     (tmp_path / "subjects.py").write_text(SUBJECTS)
     (tmp_path / "functions.toml").write_text(ERROR_CATALOG)
-    done = run_locust(tmp_path, "--headless", "-u", "4", "-r", "4", "-t", "6s", "--hb-config",
+    # users 0, 3 -> slow-fixed (two callers, concurrency 1); 1, 4 -> sleepy-leaky; 2, 5 -> hog-leaky
+    done = run_locust(tmp_path, "--headless", "-u", "6", "-r", "6", "-t", "6s", "--hb-config",
                       str(tmp_path / "functions.toml"), "--hb-pace-s", "0.05", "--hb-no-report")
     assert done.returncode == 1, done.stderr[-3000:]  # Locust's own: there were failures
     run = load_run(tmp_path / "run")
@@ -228,6 +242,8 @@ def test_throttles_and_timeouts_are_named_and_counted_apart(tmp_path):
     sleepy = run.invocations_of("sleepy-leaky")
     timed_out = [r for r in sleepy if r["status"] == "error"]
     assert timed_out and {r["error_type"] for r in timed_out} == {"Sandbox.Timedout"}
+    hog = run.invocations_of("hog-leaky")
+    assert hog and {r["error_type"] for r in hog} == {"Runtime.OutOfMemory"}
     assert all(r["threads"] is None for r in run.invocations)  # no telemetry in these handlers
     with open(tmp_path / "run" / "locust_stats.csv") as f:
         types = {(row["Type"], row["Name"]) for row in csv.DictReader(f)}
@@ -235,3 +251,4 @@ def test_throttles_and_timeouts_are_named_and_counted_apart(tmp_path):
     failures = (tmp_path / "run" / "locust_failures.csv").read_text()
     assert "FunctionError('Sandbox.Timedout')" in failures
     assert "Throttled('TooManyRequestsException')" in failures
+    assert "FunctionError('Runtime.OutOfMemory')" in failures
