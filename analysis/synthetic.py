@@ -71,14 +71,14 @@ def bounded_pool_threads(rng, n):
 
 
 def warmup_rss(rng, n):
-    """Import and first-use growth (tens of MiB) that levels off, on AR(1) noise."""
+    """First-use growth of 5-20 MiB levelling off within a few dozen invocations, on AR(1) noise."""
     x = _x(n)
     growth = _warmup(x, rng.uniform(5, 20) * MIB, rng.uniform(3, 20))
     return x, BASE_RSS_BYTES + growth + ar1_noise(rng, n, 0.5 * MIB)
 
 
 def bounded_cache_rss(rng, n):
-    """A bounded cache filling at ~100 KiB per invocation until full, within the first half."""
+    """A bounded cache filling at 50-150 KiB per invocation until full, within the first half."""
     x = _x(n)
     full_at = n * rng.uniform(0.2, 0.45)
     per_invocation = rng.uniform(50, 150) * KIB
@@ -87,7 +87,7 @@ def bounded_cache_rss(rng, n):
 
 
 def gc_sawtooth_rss(rng, n):
-    """Garbage accumulating then collected every 20-60 invocations: a sawtooth of a few MiB."""
+    """Garbage accumulating then collected every 20-60 invocations: a sawtooth of 1-9 MiB."""
     x = _x(n)
     period = int(rng.integers(20, 61))
     per_invocation = rng.uniform(50, 150) * KIB

@@ -9,9 +9,12 @@ the Seasonal Kendall method, see analysis.stats) goes:
    invocations (never more than half). Then take windowed floors (block minima, TARGET_WINDOWS
    for the longest series; pooled series share the window, so longer environments weigh more).
 2. Mann-Kendall test with the Hamed & Rao autocorrelation correction, and the Theil-Sen slope with
-   its 95 % interval, on the floors; the same again on the last TAIL_FRACTION of the floors.
+   its 95 % interval, on the floors; the same again on the last TAIL_FRACTION and the last
+   RECENT_FRACTION of the floors.
 3. "no-leak" when the 90 % interval of the slope lies under SLOPE_FLOORS (two one-sided tests), or
-   when that of the last part does: growth that levelled off (warm-up, a bounded cache).
+   when that of a last part does although the earlier rise would have shown in it above its noise
+   and above STEPS: growth that levelled off (warm-up, a bounded cache). The last third counts only
+   when the longer last part is significantly slower than the whole.
 4. "leak" only when the growth is significant (p < ALPHA), the last part is not significantly slower
    than the whole (plateau test) and still grows (p < TAIL_ALPHA), the 95 % interval clears
    SLOPE_FLOORS and TOTAL_FLOORS over the observed span, and the total growth exceeds
@@ -49,7 +52,7 @@ SLOPE_FLOORS = {"threads": 1.0, "tasks": 1.0, "rss": 4.0, "fds": 1.0}
 TOTAL_FLOORS = {"threads": 1.0, "tasks": 1.0, "rss": 1024.0 * 1024.0, "fds": 1.0}
 NOISE_MULTIPLE = 2.0      # total growth must also exceed this many robust sds of the floors' noise
 MIN_POINTS = 20           # fewer invocations in an environment: inconclusive
-MIN_FLOORS = 6            # a pooled environment must yield this many windowed floors
+MIN_FLOORS = 6            # a pooled environment must yield this many windowed floors to count
 WARMUP_FRACTION = 0.2     # leading share of each series left out of the fit
 WARMUP_INVOCATIONS = 20   # ... and at least this many leading invocations
 TARGET_WINDOWS = 40       # windowed floors per series
