@@ -85,6 +85,8 @@ class Harness:
         except HeartbenchError as e:
             logger.error("heartbench: error: %s", e)
             self._cleanup()
+            if self.writer is not None:
+                self.writer.finish(interrupted=True, error=str(e))
             sys.exit(e.exit_code)
 
     def _setup_run(self, web_ui) -> None:
