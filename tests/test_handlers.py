@@ -35,7 +35,9 @@ def test_catalog_declares_five_pairs_of_leaky_and_fixed_functions():
         assert name == f"{fn.pair}-{fn.variant}"
         assert fn.handler == f"{fn.pair}_{fn.variant}.handler"
         assert fn.code_dir == HANDLERS and fn.runtime == "python"
-        assert fn.memory_mb == 256 and fn.reserved_concurrency == 10 and 3 <= fn.timeout_s <= 5
+        # both variants of a pair get the same memory size, so only the code differs
+        assert fn.memory_mb == functions[f"{fn.pair}-fixed"].memory_mb >= 256
+        assert fn.reserved_concurrency == 10 and 3 <= fn.timeout_s <= 5
         env = fn.environment
         assert env["HEARTBENCH_PAIR"] == fn.pair and env["HEARTBENCH_VARIANT"] == fn.variant
         assert env["HEARTBEAT_TABLE"] == (LATEST_TABLE if fn.pair == "conditional"
