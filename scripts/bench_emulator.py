@@ -135,8 +135,11 @@ def main() -> int:
     with EmulatorProcess(CONFIG, extra_args=extra) as emu:
         host, port = emu.url.split("//")[1].split(":")
         port = int(port)
-        bare_lat = asyncio.run(_latencies("127.0.0.1", bare_port, PATH, args.count))
-        emu_lat = asyncio.run(_latencies(host, port, PATH, args.count))
+        bare_lat, emu_lat = [], []
+        rounds = 10  # alternate the two so that drift in the machine's load hits both alike
+        for _ in range(rounds):
+            bare_lat += asyncio.run(_latencies("127.0.0.1", bare_port, PATH, args.count // rounds))
+            emu_lat += asyncio.run(_latencies(host, port, PATH, args.count // rounds))
         asyncio.run(_latencies(host, port, PATH, min(args.count, 1000), tail=True))
         asyncio.run(_throughput(host, port, PATH, 4, 1.0))  # cold-start and warm 4 environments
         n_envs = len(emu.environments())
@@ -146,7 +149,8 @@ def main() -> int:
 
     b50, b99 = pct(bare_lat, 50) * 1e3, pct(bare_lat, 99) * 1e3
     e50, e99 = pct(emu_lat, 50) * 1e3, pct(emu_lat, 99) * 1e3
-    print(f"freeze: {'off' if args.no_freeze else 'on'}; {args.count} sequential requests each; "
+    print(f"freeze: {'off' if args.no_freeze else 'on'}; {args.count} sequential requests each, in 10 "
+          f"alternating rounds; "
           f"{multiprocessing.cpu_count()} cores")
     print(f"{'':34}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}")
     print(f"{'bare loopback HTTP round trip':34}{b50:9.3f}{b99:9.3f}{statistics.mean(bare_lat) * 1e3:9.3f}")
