@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
+RUNTIME_API_HOST = "127.0.0.1"
 PYTHON_RUNTIME_ARGV = [sys.executable, "-m", "heartbench.emulator.pybootstrap"]
 
 
@@ -82,7 +83,8 @@ class Environment:
         self._log_file = open(self.log_path, "ab", buffering=64 * 1024)
         from heartbench.emulator.runtime_api import RuntimeApi
         self.runtime_server = HttpServer(RuntimeApi(self).handle)
-        host, port = await self.runtime_server.start(self.options.host, 0)
+        # The Runtime API is for the runtime on this machine only, whatever the front door binds to.
+        host, port = await self.runtime_server.start(RUNTIME_API_HOST, 0)
         self.runtime_address = f"{host}:{port}"
         argv, env = self._command()
         self._spawned_s = time.perf_counter()
