@@ -6,6 +6,7 @@ The engine behind the `check` command and the pytest plugin.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import re
@@ -36,6 +37,7 @@ class CheckOptions:
     freeze: bool = True
     event: dict = dataclasses.field(default_factory=dict)
     env: dict[str, str] = dataclasses.field(default_factory=dict)
+    dynamodb: bool = False            # start the embedded DynamoDB with the heartbeat tables
 
 
 @dataclasses.dataclass
@@ -185,7 +187,14 @@ def run_check(options: CheckOptions, log=lambda message: None) -> CheckResult:
     _, module, function = parse_target(options.target)
     name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{module}-{function}")[:64]
     from heartbench.clients import lambda_client
-    with tempfile.TemporaryDirectory(prefix="heartbench-check-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="heartbench-check-") as tmp, contextlib.ExitStack() as stack:
+        if options.dynamodb:
+            from heartbench.store import DynamoServer, ensure_tables
+            server = stack.enter_context(DynamoServer(log_path=Path(tmp) / "dynamodb.log"))
+            ensure_tables(server.endpoint_url)
+            options = dataclasses.replace(
+                options, env={"AWS_ENDPOINT_URL_DYNAMODB": server.endpoint_url, **options.env})
+            log(f"embedded DynamoDB at {server.endpoint_url}")
         config = _write_config(Path(tmp), options, name)
         extra = ["--idle-timeout-s", "3600"] + ([] if options.freeze else ["--no-freeze"])
         with EmulatorProcess(config, extra_args=extra, log_dir=Path(tmp) / "logs") as emu:

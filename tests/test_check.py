@@ -84,3 +84,13 @@ def test_fixture(heartbench_check):
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*leaks under the Lambda lifecycle (80 invocations)*", "*threads: grows*"])
+
+
+def test_check_with_embedded_dynamodb_runs_the_catalog_handlers_without_errors():
+    handlers = Path(__file__).parent.parent / "handlers"
+    proc = subprocess.run([sys.executable, "-m", "heartbench", "check", f"{handlers}/ticker_fixed.py:handler",
+                           "--dynamodb", "--invocations", "120", "--json"],
+                          capture_output=True, text=True, timeout=180)
+    result = json.loads(proc.stdout)
+    assert proc.returncode == 0, result
+    assert result["errors"] == {} and result["invocations"] == 120

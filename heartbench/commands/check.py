@@ -52,6 +52,9 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--event", type=_event, default={}, help="the event, a JSON object; default {}")
     p.add_argument("--env", action="append", type=_env_pair, default=[], metavar="KEY=VALUE",
                    help="environment variable for the function (repeatable)")
+    p.add_argument("--dynamodb", action="store_true",
+                   help="start the embedded DynamoDB server with the heartbeat tables and give the "
+                        "function its endpoint (AWS_ENDPOINT_URL_DYNAMODB)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         invocations=args.invocations if args.invocations is not None else _int_env("HEARTBENCH_CHECK_INVOCATIONS", 300),
         concurrency=args.concurrency if args.concurrency is not None else _int_env("HEARTBENCH_CHECK_CONCURRENCY", 4),
         memory_mb=args.memory_mb, timeout_s=args.timeout_s, freeze=not args.no_freeze,
-        event=args.event, env=dict(args.env))
+        event=args.event, env=dict(args.env), dynamodb=args.dynamodb)
     progress = (lambda m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
     result = run_check(options, log=progress)
     if args.json:
