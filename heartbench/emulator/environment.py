@@ -62,6 +62,7 @@ class Environment:
         self._init_log = bytearray()
         self.log_path = options.log_dir / function.name / f"{self.id}.log"
         self._log_file = None
+        self._closed = False
 
     # ----------------------------------------------------------------- queries
     @property
@@ -174,6 +175,18 @@ class Environment:
             self._finish(inv, error_payload("Emulator shut down during the invocation",
                                             "Runtime.ExitError"), True, "Runtime.ExitError",
                          status="error")
+        self._close()
+        self.pool.on_environment_gone(self)
+
+    def abandon(self, error: str) -> None:
+        """A start that failed half-way: release whatever was acquired, leave the pool."""
+        self.last_error = error
+        if self.lifecycle.allows(Event.FAIL):
+            self.lifecycle.fire(Event.FAIL)
+        self._cancel_timer()
+        self._kill_and_reap()
+        if self.state != State.STOPPED:
+            self.lifecycle.fire(Event.SHUTDOWN)
         self._close()
         self.pool.on_environment_gone(self)
 
@@ -351,7 +364,8 @@ class Environment:
         max_used_mb = -(-max(self.peak_rss_bytes, self._peak_now()) // MiB)
         self._append(inv, logs.end_line(inv.request_id).encode())
         report = logs.report_line(inv.request_id, duration_ms, self.function.memory_mb, max_used_mb,
-                                  inv.init_duration_ms, status, error_type if status else None)
+                                  inv.init_duration_ms, status,
+                                  error_type if status == "error" else None)
         self._append(inv, report.encode())
         self._flush()
         if self.current is inv:
@@ -425,6 +439,9 @@ class Environment:
         self._drain()
 
     def _close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._cancel_timer()
         if self.pending_next is not None and not self.pending_next.done():
             self.pending_next.cancel()

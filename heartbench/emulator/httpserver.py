@@ -75,6 +75,7 @@ class _Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.pending: list[Request] = []
         self.busy = False
+        self.refusal: Response | None = None   # a 400 owed after the responses already owed
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
 
@@ -88,6 +89,8 @@ class _Connection(asyncio.Protocol):
             self.closed.set_result(None)
 
     def data_received(self, data: bytes):
+        if self.refusal is not None:
+            return  # the connection is done: nothing after a malformed request is read
         self.buffer += data
         try:
             while True:
@@ -96,11 +99,18 @@ class _Connection(asyncio.Protocol):
                     break
                 self.pending.append(request)
         except _BadRequest as e:
-            self._write(Response.json(400, {"message": str(e)}, {"Connection": "close"}))
-            self.transport.close()
-            return
+            self.refusal = Response.json(400, {"message": str(e)}, {"Connection": "close"})
+            self.buffer.clear()
         if self.pending and not self.busy:
             self._serve_next()
+        elif not self.busy:
+            self._refuse_if_owed()
+
+    def _refuse_if_owed(self):
+        """Answer earlier requests first; then the 400 for the malformed one, and close."""
+        if self.refusal is not None and not self.pending and not self.busy:
+            self._write(self.refusal)
+            self.transport.close()
 
     def _parse(self) -> Request | None:
         end = self.buffer.find(b"\r\n\r\n")
@@ -163,6 +173,8 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
         elif self.pending:
             self._serve_next()
+        else:
+            self._refuse_if_owed()
 
     def _write(self, response: Response):
         if self.transport is not None and not self.transport.is_closing():
@@ -181,13 +193,18 @@ def _parse_chunked(buffer: bytearray, start: int):
         except ValueError:
             raise _BadRequest("invalid chunk size") from None
         pos = eol + 2
-        if size == 0:
-            trailer_end = buffer.find(b"\r\n", pos)
-            if trailer_end < 0:
-                return None
-            return bytes(body), trailer_end + 2
+        if size == 0:  # optional trailer fields, then an empty line
+            while True:
+                line_end = buffer.find(b"\r\n", pos)
+                if line_end < 0:
+                    return None
+                if line_end == pos:
+                    return bytes(body), pos + 2
+                pos = line_end + 2
         if len(buffer) < pos + size + 2:
             return None
+        if buffer[pos + size:pos + size + 2] != b"\r\n":
+            raise _BadRequest("chunk data not followed by CRLF")
         body += buffer[pos:pos + size]
         if len(body) > MAX_BODY_BYTES:
             raise _BadRequest("body too large")
@@ -208,9 +225,15 @@ class HttpServer:
         sockname = self._server.sockets[0].getsockname()
         return sockname[0], sockname[1]
 
-    async def close(self):
+    def stop_listening(self) -> None:
         if self._server is not None:
             self._server.close()
+
+    async def close(self, grace_s: float = 0.0):
+        """Stop listening; give requests in progress `grace_s` to be answered; then drop the rest."""
+        self.stop_listening()
+        if grace_s > 0 and self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=grace_s)
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.abort()

@@ -54,3 +54,7 @@ class Throttled(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+class ServiceError(Exception):
+    """The emulator could not run the invocation (e.g. no resources to start an environment): 500."""

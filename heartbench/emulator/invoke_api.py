@@ -15,7 +15,7 @@ import uuid
 
 from heartbench.emulator import logs
 from heartbench.emulator.httpserver import Request, Response
-from heartbench.emulator.invocation import Invocation, Throttled, new_request_id
+from heartbench.emulator.invocation import Invocation, ServiceError, Throttled, new_request_id
 from heartbench.emulator.options import (ASYNC_PAYLOAD_LIMIT_BYTES, CLIENT_CONTEXT_LIMIT_BYTES,
                                          SYNC_PAYLOAD_LIMIT_BYTES)
 
@@ -25,9 +25,9 @@ INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 LOG_TYPES = ("None", "Tail")
 
 
-def api_error(status: int, error_type: str, message: str, **extra) -> Response:
+def api_error(status: int, error_type: str, message: str, kind: str = "User", **extra) -> Response:
     """An error as the Lambda service returns it: JSON body plus x-amzn-ErrorType."""
-    body = {"Type": "User", "message": message, **extra}
+    body = {"Type": kind, "message": message, **extra}
     return Response.json(status, body, {"x-amzn-ErrorType": error_type,
                                         "x-amzn-RequestId": str(uuid.uuid4())})
 
@@ -96,6 +96,8 @@ class FrontDoor:
             result = await pool.invoke(inv)
         except Throttled as t:
             return api_error(429, "TooManyRequestsException", "Rate Exceeded.", Reason=t.reason)
+        except ServiceError as e:
+            return api_error(500, "ServiceException", str(e), kind="Service")
         out = {"Content-Type": "application/json", "x-amzn-RequestId": inv.request_id,
                "X-Amz-Executed-Version": "$LATEST"}
         if result.function_error:

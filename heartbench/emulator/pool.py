@@ -12,7 +12,7 @@ import time
 
 from heartbench.config import FunctionConfig
 from heartbench.emulator.environment import Environment
-from heartbench.emulator.invocation import Invocation, InvocationResult, Throttled
+from heartbench.emulator.invocation import Invocation, InvocationResult, ServiceError, Throttled
 from heartbench.emulator.lifecycle import IDLE_STATES, State
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,10 @@ class FunctionPool:
 
     # --------------------------------------------------------------- synchronous invocations
     async def invoke(self, inv: Invocation) -> InvocationResult:
-        """Run one invocation; raises Throttled when no environment can take it."""
+        """Run one invocation; raises Throttled when no environment can take it, ServiceError when the
+        emulator cannot start one (or is shutting down)."""
+        if self.closing:
+            raise ServiceError("the emulator is shutting down")
         env = self._take_idle()
         if env is not None:
             env.dispatch(inv)
@@ -65,6 +68,8 @@ class FunctionPool:
             if handed.done():
                 return await inv.future
             self.waiters.remove(entry)
+            if self.closing:
+                raise ServiceError("the emulator is shutting down")
         if len(self.environments) < self.function.reserved_concurrency and self.account.live < self.account.limit:
             await self._cold_start(inv)
             return await inv.future
@@ -79,11 +84,22 @@ class FunctionPool:
                 return env
         return None
 
-    async def _cold_start(self, inv: Invocation) -> None:
+    def _new_environment(self) -> Environment:
+        """Counted at once, so that no other request sees its slot as free before it starts."""
         env = Environment(self.function, self.options, self)
         self.environments.append(env)
         self.account.live += 1
-        await env.start(inv)
+        return env
+
+    async def _cold_start(self, inv: Invocation, env: Environment | None = None) -> None:
+        env = env or self._new_environment()
+        try:
+            await env.start(inv)
+        except Exception as e:  # out of file descriptors, ports, memory...: answer, free the slot
+            log.error("%s: cannot start an environment: %s", self.function.name, e)
+            env.abandon(f"Runtime.StartError: {e}")
+            if not inv.future.done():
+                inv.future.set_exception(ServiceError(f"cannot start an execution environment: {e}"))
 
     def on_environment_idle(self, env: Environment) -> bool:
         """The environment waits in invocation/next. Returns True if it got an event at once."""
@@ -107,7 +123,8 @@ class FunctionPool:
             inv, handed = self.waiters.popleft()
             if not handed.done():
                 handed.set_result(True)
-                self.track(asyncio.get_running_loop().create_task(self._cold_start(inv)))
+                fresh = self._new_environment()
+                self.track(asyncio.get_running_loop().create_task(self._cold_start(inv, fresh)))
 
     # --------------------------------------------------------------- housekeeping
     def reap_idle(self, now_s: float) -> None:
@@ -143,7 +160,7 @@ class FunctionPool:
             inv = inv_factory()
             try:
                 result = await self.invoke(inv)
-            except Throttled:
+            except (Throttled, ServiceError):
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, THROTTLE_BACKOFF_MAX_S)
                 continue

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
 REAP_INTERVAL_S = 1.0
+STOP_GRACE_S = 2.0                # how long answers to invocations cut short may take to be written
 GROUP_SCAN_EVERY_TICKS = 25       # look for child processes of a runtime every this many memory ticks
 _WATCHED = (State.STARTING, State.READY, State.INVOKING, State.RESPONDED)
 
@@ -32,6 +33,7 @@ class Emulator:
         self.url: str | None = None
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._stopped = False
 
     def describe_environments(self) -> list[dict]:
         return [env.describe() for pool in self.pools.values() for env in pool.environments]
@@ -53,11 +55,17 @@ class Emulator:
         await self.stop()
 
     async def stop(self) -> None:
+        """Refuse new requests, stop every environment (answering the invocations in flight), let
+        those answers reach their callers, then close the connections."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.front.stop_listening()
         for task in self._tasks:
             task.cancel()
         for pool in self.pools.values():
             pool.shutdown()
-        await self.front.close()
+        await self.front.close(grace_s=STOP_GRACE_S)
         for pool in self.pools.values():
             if pool.tasks:
                 await asyncio.gather(*pool.tasks, return_exceptions=True)

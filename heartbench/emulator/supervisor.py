@@ -21,7 +21,10 @@ _SIGNAL_WORDS = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault",
 def describe_exit(returncode: int) -> str:
     """'exit status 1' or 'signal: killed', as in `Runtime exited with error: ...`."""
     if returncode < 0:
-        sig = signal.Signals(-returncode)
+        try:
+            sig = signal.Signals(-returncode)
+        except ValueError:  # real-time signals have no name: Go says "signal 40"
+            return f"signal: signal {-returncode}"
         return f"signal: {_SIGNAL_WORDS.get(sig, sig.name.lower())}"
     return f"exit status {returncode}"
 
@@ -43,7 +46,13 @@ class RuntimeProcess:
         os.set_blocking(read_fd, False)
         self.output_fd = read_fd
         self.pid = self.popen.pid
-        self.pidfd = os.pidfd_open(self.pid)
+        try:
+            self.pidfd = os.pidfd_open(self.pid)
+        except OSError:
+            self._signal_group(signal.SIGKILL)
+            self.popen.wait()
+            os.close(read_fd)
+            raise
         self.returncode: int | None = None
         self.stopped = False
 
@@ -69,8 +78,13 @@ class RuntimeProcess:
             self._signal_group(signal.SIGKILL)
 
     def reap(self) -> int:
-        """Collect the exit status; call once the pidfd is readable (or after kill())."""
+        """Collect the exit status; call once the pidfd is readable (or after kill()).
+
+        Other members of the group (processes the handler started) go too: until the leader is
+        reaped its pid, and so the group id, cannot be reused, so signalling the group is safe.
+        """
         if self.returncode is None:
+            self._signal_group(signal.SIGKILL)
             self.returncode = self.popen.wait()
             try:
                 os.close(self.pidfd)
