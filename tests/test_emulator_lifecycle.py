@@ -117,3 +117,25 @@ def test_log_stream_file_per_environment(tmp_path):
         env = [e for e in emu.environments() if e["function"] == "echo"][0]
         text = open(env["log_file"]).read()
         assert "START RequestId:" in text and "echo {'k': 1}" in text and "REPORT RequestId:" in text
+
+
+def test_functions_get_placeholder_credentials_unless_asked(tmp_path):
+    caller = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLECALLER", "AWS_SECRET_ACCESS_KEY": "caller-secret"}
+    with EmulatorProcess(FUNCTIONS_TOML, log_dir=tmp_path, env=caller) as emu:
+        body = json.loads(lambda_client(emu.url).invoke(FunctionName="echo")["Payload"].read())
+        assert body["access_key_id"] == "heartbench"
+    with EmulatorProcess(FUNCTIONS_TOML, log_dir=tmp_path, env=caller, extra_args=["--pass-credentials"]) as emu:
+        body = json.loads(lambda_client(emu.url).invoke(FunctionName="echo")["Payload"].read())
+        assert body["access_key_id"] == "AKIAEXAMPLECALLER"
+
+
+def test_dynamodb_flag_starts_the_embedded_server_for_the_functions(tmp_path):
+    import boto3
+    with EmulatorProcess(FUNCTIONS_TOML, log_dir=tmp_path, extra_args=["--dynamodb"]) as emu:
+        body = json.loads(lambda_client(emu.url).invoke(FunctionName="echo")["Payload"].read())
+        endpoint = body["dynamodb"]
+        assert endpoint.startswith("http://127.0.0.1:")
+        tables = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id="x", aws_secret_access_key="x").list_tables()["TableNames"]
+        assert "ServiceHeartbeats" in tables
+    assert any("embedded DynamoDB at" in line for line in emu.output)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from heartbench.children import signal_on_parent_death
 from heartbench.config import load_functions
-from heartbench.emulator.options import EmulatorOptions
+from heartbench.emulator.options import EmulatorOptions, caller_credentials
 from heartbench.emulator.process import READY_PREFIX
 from heartbench.errors import HeartbenchError
 
@@ -73,6 +74,12 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
                    help="set an environment variable in every function (repeatable)")
     p.add_argument("--log-dir", default=_env("HEARTBENCH_LOG_DIR"),
                    help="where the log stream files go; default a new temporary directory (env HEARTBENCH_LOG_DIR)")
+    p.add_argument("--dynamodb", action="store_true",
+                   help="also start the embedded DynamoDB server (moto, on 127.0.0.1) with the heartbeat "
+                        "tables and give every function its endpoint (AWS_ENDPOINT_URL_DYNAMODB)")
+    p.add_argument("--pass-credentials", action="store_true",
+                   help="give functions the emulator's own AWS credentials (default: placeholders, so "
+                        "that nothing run here can act on a real AWS account)")
     p.add_argument("--exit-with-parent", action="store_true",
                    help="stop when the process that started the emulator dies")
 
@@ -81,18 +88,37 @@ def run(args: argparse.Namespace) -> int:
     functions = load_functions(args.config)
     if not 0 <= args.port <= 65535:
         raise HeartbenchError(f"--port {args.port} is not a TCP port (0-65535)")
-    log_dir = Path(args.log_dir) if args.log_dir else Path(tempfile.mkdtemp(prefix="heartbench-logs-"))
-    options = EmulatorOptions(
-        log_dir=log_dir, host=args.host, freeze=not args.no_freeze, idle_timeout_s=args.idle_timeout_s,
-        init_timeout_s=args.init_timeout_s, account_concurrency=args.account_concurrency,
-        async_retry_delays_s=args.async_retry_delays_s, env_overrides=dict(args.env))
-    from heartbench.emulator import server
     if args.exit_with_parent:
         signal_on_parent_death()
+    with contextlib.ExitStack() as stack:
+        env = dict(args.env)
+        if args.dynamodb:
+            from heartbench.store import DynamoServer, ensure_tables
+            dynamo = stack.enter_context(DynamoServer())
+            ensure_tables(dynamo.endpoint_url)
+            env.setdefault("AWS_ENDPOINT_URL_DYNAMODB", dynamo.endpoint_url)
+            print(f"heartbench emulator: embedded DynamoDB at {dynamo.endpoint_url}", flush=True)
+        if args.log_dir:
+            log_dir = Path(args.log_dir)
+        else:
+            log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="heartbench-logs-")))
+        options = EmulatorOptions(
+            log_dir=log_dir, host=args.host, freeze=not args.no_freeze, idle_timeout_s=args.idle_timeout_s,
+            init_timeout_s=args.init_timeout_s, account_concurrency=args.account_concurrency,
+            async_retry_delays_s=args.async_retry_delays_s, env_overrides=env)
+        if args.pass_credentials:
+            options.credentials = caller_credentials()
+        return _serve(args, functions, options)
+
+
+def _serve(args, functions, options) -> int:
+    from heartbench.emulator import server
+    log_dir = options.log_dir
 
     def ready(url: str) -> None:
+        kept = "" if args.log_dir else " (removed at exit; --log-dir keeps them)"
         print(f"heartbench emulator: {len(functions)} function(s) from {args.config}; "
-              f"freeze {'on' if options.freeze else 'off'}; logs in {log_dir}", flush=True)
+              f"freeze {'on' if options.freeze else 'off'}; logs in {log_dir}{kept}", flush=True)
         print(f"{READY_PREFIX}{url}", flush=True)
 
     try:

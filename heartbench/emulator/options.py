@@ -11,10 +11,13 @@ ASYNC_PAYLOAD_LIMIT_BYTES = 1024 * 1024             # 1048576: Event invocations
 CLIENT_CONTEXT_LIMIT_BYTES = 3583
 
 
-def _default_credentials() -> dict[str, str]:
-    """What the function sees as its role's credentials: the emulator's own, or placeholders."""
-    creds = {"AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "heartbench"),
-             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "heartbench")}
+PLACEHOLDER_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "heartbench", "AWS_SECRET_ACCESS_KEY": "heartbench"}
+
+
+def caller_credentials() -> dict[str, str]:
+    """The emulator's own AWS credentials, for functions that must reach real AWS services
+    (`--pass-credentials`); placeholders for whatever is not set."""
+    creds = {key: os.environ.get(key, value) for key, value in PLACEHOLDER_CREDENTIALS.items()}
     if os.environ.get("AWS_SESSION_TOKEN"):
         creds["AWS_SESSION_TOKEN"] = os.environ["AWS_SESSION_TOKEN"]
     return creds
@@ -36,7 +39,9 @@ class EmulatorOptions:
     account_id: str = "123456789012"
     max_response_bytes: int = SYNC_PAYLOAD_LIMIT_BYTES
     env_overrides: dict[str, str] = dataclasses.field(default_factory=dict)
-    credentials: dict[str, str] = dataclasses.field(default_factory=_default_credentials)
+    # What the function sees as its role's credentials. Placeholders by default, so that code run
+    # here cannot act on a real AWS account by accident.
+    credentials: dict[str, str] = dataclasses.field(default_factory=lambda: dict(PLACEHOLDER_CREDENTIALS))
 
     def function_arn(self, name: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"

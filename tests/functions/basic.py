@@ -16,7 +16,9 @@ def echo(event, context):
     print(f"echo {event!r}")
     return {"event": event, "remaining_ms": context.get_remaining_time_in_millis(),
             "request_id": context.aws_request_id, "function": context.function_name,
-            "memory": context.memory_limit_in_mb, "stream": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")}
+            "memory": context.memory_limit_in_mb, "stream": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+            "access_key_id": os.environ.get("AWS_ACCESS_KEY_ID"),
+            "dynamodb": os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")}
 
 
 def ticker(event, context):
