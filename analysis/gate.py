@@ -60,7 +60,7 @@ def parse_fail_on(text: str) -> Tolerance:
                         f"{', '.join(METRIC_UNITS)}")
     percent = amount_text.endswith("%")
     try:
-        amount = float(amount_text.rstrip("%"))
+        amount = float(amount_text[:-1] if percent else amount_text)
     except ValueError:
         amount = math.nan
     if not math.isfinite(amount):

@@ -53,19 +53,20 @@ def heartbench_check(request):
     return check
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    outcome = yield
+    result = yield  # re-raises when the test body failed: then there is nothing more to check
     marker = item.get_closest_marker(MARKER)
-    if marker is None or outcome.excinfo is not None:
-        return
+    if marker is None:
+        return result
     if not marker.args:
         raise pytest.UsageError(f"@pytest.mark.{MARKER} needs the target FILE.py:FUNCTION")
     options = dict(marker.kwargs)
     signals = options.pop("signals", None)
-    result = _run(marker.args[0], Path(str(item.fspath)).parent, **options)
-    verdicts = {name: v for name, v in result.verdict.signals.items() if signals is None or name in signals}
+    check = _run(marker.args[0], Path(str(item.fspath)).parent, **options)
+    verdicts = {name: v for name, v in check.verdict.signals.items() if signals is None or name in signals}
     leaks = [f"{name}: {v.reason}" for name, v in verdicts.items() if v.verdict == "leak"]
     if leaks:
-        pytest.fail(f"{marker.args[0]} leaks under the Lambda lifecycle ({len(result.rows)} invocations):\n  "
+        pytest.fail(f"{marker.args[0]} leaks under the Lambda lifecycle ({len(check.rows)} invocations):\n  "
                     + "\n  ".join(leaks), pytrace=False)
+    return result

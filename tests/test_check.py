@@ -83,6 +83,7 @@ def test_fixture(heartbench_check):
 """)
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=2, failed=1)
+    assert "Warning" not in result.stdout.str()
     result.stdout.fnmatch_lines(["*leaks under the Lambda lifecycle (80 invocations)*", "*threads: grows*"])
 
 

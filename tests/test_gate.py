@@ -171,6 +171,9 @@ def test_gate_warns_when_the_baseline_comes_from_another_machine(tmp_path, capsy
     (["--fail-on", "rss_slope:ten%"],
      "invalid --fail-on value 'rss_slope:ten%': tolerance 'ten%' is not a number or a "
      "percentage such as 10%"),
+    (["--fail-on", "p99_ms:20%%"],
+     "invalid --fail-on value 'p99_ms:20%%': tolerance '20%%' is not a number or a "
+     "percentage such as 10%"),
     (["--fail-on", "p99_ms:-5%"],
      "invalid --fail-on value 'p99_ms:-5%': tolerance '-5%' must not be negative"),
     (["--fail-on", "rss_slope:10%"],
