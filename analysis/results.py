@@ -9,7 +9,7 @@ checks it (and reads an earlier run's results.json as its baseline). Shape (RESU
      "variants": {function: {"function", "pair", "variant", "verdict", "reason", "invocations",
                   "environments", "cold_starts", "ok", "errors", "throttled", "error_types",
                   "detected_by": "leak" | "errors" | null (leaky variants: how they differ),
-                  "metrics": {METRICS...}, "signals": {signal: {verdict, slope, slope_low,
+                  "metrics": {METRICS... (p50_ms, p99_ms over warm invocations)}, "signals": {signal: {verdict, slope, slope_low,
                   slope_high, unit, p_value, n, reason, initial, peak, increase, value_unit}},
                   "environment_verdicts": {env_id: {signal: {verdict, slope, ...}}}}}}
 """
@@ -173,8 +173,11 @@ def _no_verdict(signal: str) -> dict:
 
 
 def _metrics(rows: list[dict], signals: dict, ran: int, counts: dict) -> dict:
+    # Warm invocations only: a cold start's Init Duration is not the latency a schedule sees, and
+    # the few of them would decide p99 in short runs.
     latencies = [r["response_time_ms"] for r in rows
-                 if r.get("status") != "throttled" and r.get("response_time_ms") is not None]
+                 if r.get("status") != "throttled" and r.get("response_time_ms") is not None
+                 and not r.get("cold_start") and r.get("init_duration_ms") is None]
     metrics = {f"{s}_slope": signals[s]["slope"] for s in SIGNALS}
     metrics["p50_ms"] = _round(np.percentile(latencies, 50)) if latencies else None
     metrics["p99_ms"] = _round(np.percentile(latencies, 99)) if latencies else None

@@ -88,6 +88,11 @@ def load_run(path: str | Path) -> RunDir:
         raise RunDirError(f"{path}: no such run directory")
     run = _read_run_json(path / "run.json")
     notes: list[str] = []
+    if run.get("interrupted"):
+        notes.append("the run was interrupted before its planned end: the verdicts rest on what was "
+                     "recorded until then")
+    elif run.get("ended_utc") is None:
+        notes.append("run.json has no end time: the run is still going, or its process was killed")
     invocations_path = path / "invocations.jsonl"
     if not invocations_path.is_file():
         raise RunDirError(f"{invocations_path}: missing (every run directory has one)")
