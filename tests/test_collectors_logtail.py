@@ -146,3 +146,13 @@ def test_growth_table_initial_peak_increase():
     text = table.format()
     assert "2 / 5 / +3" in text and "40.0 / 43.0 / +3.0" in text
     assert text.splitlines()[0].startswith("function")
+
+
+def test_growth_initial_is_the_median_of_each_environments_first_value():
+    from heartbench.collectors.growth import GrowthTable
+    table = GrowthTable([{"function": "f", "pair": "p", "variant": "leaky"}])
+    for env_id, threads in [("a", 2), ("b", 4), ("a", 9), ("c", 3), ("b", 5)]:
+        table.add({"function": "f", "env_id": env_id, "threads": threads, "status": "ok"})
+    row = table.rows()[0]
+    assert row["threads"] == {"initial": 3, "peak": 9, "last": 5, "increase": 6}
+    assert row["environments"] == 3

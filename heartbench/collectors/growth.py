@@ -1,13 +1,15 @@
 """Initial / peak / increase of the in-band telemetry, per function, updated row by row.
 
 Used live (the web UI tab) and at the end of a headless run (the table printed after the stress
-test). "initial" is the first value the function reported, "peak" the highest, "last" the most
-recent; "increase" is peak - initial. Across several environments of one function the values are
-per environment (each reports its own process), so the peak is the worst environment.
+test). "initial" is the median over the function's environments of the first value each reported
+(the same definition as the report's table), "peak" the highest value, "last" the most recent;
+"increase" is peak - initial. Each environment reports its own process, so the peak is the worst
+environment.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable
 
 # row key, column title, scale applied for display, decimals
@@ -20,23 +22,28 @@ METRICS = (
 
 
 class _Track:
-    __slots__ = ("initial", "peak", "last")
+    __slots__ = ("firsts", "peak", "last")
 
     def __init__(self):
-        self.initial = self.peak = self.last = None
+        self.firsts: dict = {}
+        self.peak = self.last = None
 
-    def add(self, value) -> None:
+    def add(self, value, env_id=None) -> None:
         if value is None:
             return
-        if self.initial is None:
-            self.initial = value
+        self.firsts.setdefault(env_id, value)
         self.peak = value if self.peak is None else max(self.peak, value)
         self.last = value
 
+    @property
+    def initial(self):
+        return statistics.median(self.firsts.values()) if self.firsts else None
+
     def as_dict(self) -> dict:
-        increase = None if self.initial is None else self.peak - self.initial
-        return {"initial": self.initial, "peak": self.peak, "last": self.last,
-                "increase": increase}
+        initial = self.initial
+        return {"initial": initial, "peak": self.peak, "last": self.last,
+                "increase": None if initial is None else self.peak - initial}
+
 
 
 class GrowthTable:
@@ -69,7 +76,7 @@ class GrowthTable:
         if row.get("env_id"):
             self._envs[function].add(row["env_id"])
         for key, track in self._tracks[function].items():
-            track.add(row.get(key))
+            track.add(row.get(key), row.get("env_id"))
 
     def add_all(self, rows: Iterable[dict]) -> None:
         for row in rows:
