@@ -120,6 +120,9 @@ def _check_signal(signal: str) -> None:
 
 
 def _fmt(value: float) -> str:
+    """3 significant digits without exponents: 0.0123, 1.5, 41.7, 1,000."""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
     return f"{value:.3g}"
 
 
@@ -233,8 +236,8 @@ def _judge(signal: str, ev: _Evidence) -> SignalVerdict:
     else:
         trend_text = f"no significant growth ({p_text})"
     if _against(ev.whole.trend_eq, ev.floor) == "below":
-        return says("no-leak", f"{trend_text}, at most {rate(ev.whole.trend_eq.slope_high)}: "
-                               f"under {floor_text}")
+        return says("no-leak", f"{trend_text}; the lowest value in each window grows at most "
+                               f"{rate(ev.whole.trend_eq.slope_high)} (90% interval): under {floor_text}")
     slowed = stats.levelled_off(full, ev.tail.trend_eq)
     for part, needs_slowing in ((ev.tail, False), (ev.recent, True)):
         # A flat last part says "levelled off" only if the earlier rise would have shown in it
