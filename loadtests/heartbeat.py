@@ -28,6 +28,8 @@ from hb_lambda import LambdaClient, LambdaUser, scheduled_event
 @events.init_command_line_parser.add_listener
 def add_heartbench_options(parser, **kwargs):
     hb_options.add_options(parser)
+    # Servers bind to loopback unless asked otherwise: the web UI too (--web-host 0.0.0.0 opens it).
+    parser.set_defaults(web_host="127.0.0.1")
 
 
 @events.init.add_listener
