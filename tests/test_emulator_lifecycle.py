@@ -139,3 +139,55 @@ def test_dynamodb_flag_starts_the_embedded_server_for_the_functions(tmp_path):
                               aws_access_key_id="x", aws_secret_access_key="x").list_tables()["TableNames"]
         assert "ServiceHeartbeats" in tables
     assert any("embedded DynamoDB at" in line for line in emu.output)
+
+
+def test_a_cold_start_that_cannot_start_answers_500_and_frees_its_slot(tmp_path):
+    from botocore.exceptions import ClientError
+    (tmp_path / "crash").write_text("a file where the function's log directory would go")
+    with EmulatorProcess(FUNCTIONS_TOML, log_dir=tmp_path) as emu:
+        client = lambda_client(emu.url)
+        for _ in range(2):  # reserved concurrency 1: a leaked slot would make the second one a 429
+            with pytest.raises(ClientError) as err:
+                client.invoke(FunctionName="crash", Payload=b"{}")
+            assert err.value.response["Error"]["Code"] == "ServiceException"
+            assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+            assert err.value.response["Error"]["Message"].startswith("cannot start an execution environment")
+        assert emu.environments() == []
+        assert json.loads(client.invoke(FunctionName="echo")["Payload"].read())["function"] == "echo"
+
+
+def test_processes_started_by_a_crashed_runtime_do_not_survive_it(tmp_path):
+    pidfile = tmp_path / "child.pid"
+    with EmulatorProcess(FUNCTIONS_TOML, log_dir=tmp_path) as emu:
+        response = lambda_client(emu.url).invoke(FunctionName="spawner",
+                                                 Payload=json.dumps({"pidfile": str(pidfile)}))
+        assert json.loads(response["Payload"].read())["errorType"] == "Runtime.ExitError"
+        assert _gone([int(pidfile.read_text())])
+
+
+def test_stopping_answers_the_invocation_in_flight(tmp_path):
+    import threading
+    outcome = {}
+    emu = EmulatorProcess(FUNCTIONS_TOML, log_dir=tmp_path).start()
+    try:
+        client = lambda_client(emu.url)
+
+        def call():
+            response = client.invoke(FunctionName="slow", Payload=b'{"sleep_s": 20}')
+            outcome["body"] = json.loads(response["Payload"].read())
+            outcome["error"] = response.get("FunctionError")
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        deadline = time.monotonic() + 10
+        while not any(e["state"] == "INVOKING" for e in emu.environments()):
+            assert time.monotonic() < deadline, "the invocation never started"
+            time.sleep(0.02)
+        started = time.monotonic()
+        emu.proc.send_signal(signal.SIGTERM)
+        caller.join(15)
+        assert time.monotonic() - started < 5
+        assert outcome["error"] == "Unhandled"
+        assert outcome["body"]["errorMessage"] == "Emulator shut down during the invocation"
+    finally:
+        emu.stop()

@@ -61,3 +61,13 @@ def fail(event, context):
 
 def big(event, context):
     return "x" * (7 * 1024 * 1024)
+
+
+def spawn_and_crash(event, context):
+    """Starts a child process (same process group), notes its pid, then the runtime dies."""
+    import subprocess
+    child = subprocess.Popen(["sleep", "1234"])
+    with open(event["pidfile"], "w") as f:
+        f.write(str(child.pid))
+    sys.stdout.flush()
+    os._exit(1)
