@@ -30,6 +30,13 @@ CONFIG = Path(__file__).parent / "functions" / "bench.toml"
 PATH = "/2015-03-31/functions/noop/invocations"
 
 
+async def _read_body(reader, head: bytes) -> bytes:
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return await reader.readexactly(int(line.split(b":")[1]))
+    return b""
+
+
 def _bare_server(port_queue):
     async def handle(reader, writer):
         body = b"null"
@@ -40,12 +47,7 @@ def _bare_server(port_queue):
             except (asyncio.IncompleteReadError, ConnectionError):
                 writer.close()
                 return
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            if length:
-                await reader.readexactly(length)
+            await _read_body(reader, head)
             writer.write(reply)
 
     async def main():
@@ -73,12 +75,7 @@ async def _round_trip(reader, writer, host, path, tail=False) -> float:
     started = time.perf_counter()
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    if length:
-        await reader.readexactly(length)
+    await _read_body(reader, head)
     elapsed = time.perf_counter() - started
     if not head.startswith(b"HTTP/1.1 200"):
         raise RuntimeError(f"unexpected answer: {head[:60]!r}")
