@@ -18,7 +18,11 @@ variable): hb_options.py and docs/loadtest.md.
 
 from locust import events, task  # first: Locust patches gevent before boto3 is imported
 
+import os
+import signal
 import time
+
+import gevent
 
 import hb_options
 from hb_harness import Harness
@@ -32,8 +36,16 @@ def add_heartbench_options(parser, **kwargs):
     parser.set_defaults(web_host="127.0.0.1")
 
 
+def _ctrl_c_as_sigterm():
+    """Ctrl-C takes Locust's SIGTERM path. Under gevent, a KeyboardInterrupt that lands in the hub
+    can be swallowed ("Exception ignored in gevent_handle_error") and the run goes on; a signal
+    handler run by the hub as a greenlet cannot be lost that way."""
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 @events.init.add_listener
 def start_heartbench(environment, web_ui=None, **kwargs):
+    gevent.signal_handler(signal.SIGINT, _ctrl_c_as_sigterm)
     environment.heartbench = Harness(environment)
     environment.heartbench.setup(web_ui)
 
