@@ -322,6 +322,42 @@ def _pooled(signal: str, segments: dict[str, tuple[np.ndarray, np.ndarray]]) -> 
     return _decide(signal, usable)
 
 
+OOM_ERROR = "Runtime.OutOfMemory"
+OOM_MIN_KILLS = 2          # memory kills needed before they count as evidence
+OOM_NEAR_LIMIT = 0.6       # an environment's last RSS value reached this share of the memory size
+OOM_MIN_POINTS = 5         # invocations an environment needs for its climb to be tested
+
+
+def _killed_for_memory(rows: list[dict], segments: dict, pooled: SignalVerdict) -> SignalVerdict | None:
+    """RSS leak evidence from environments that climbed to their memory size and were killed.
+
+    A leak fast enough to get environments killed (Runtime.OutOfMemory) can leave every lifetime
+    shorter than MIN_POINTS, and so undecided by the trend test. Repeated kills, each after an
+    environment's RSS rose steadily (Mann-Kendall, p < ALPHA, slope interval above the floor) to
+    within reach of the memory size, are a leak. One burst that overshoots is not: it has no climb.
+    """
+    kills = sum(1 for r in rows if r.get("error_type") == OOM_ERROR)
+    sizes = [r["memory_size_mb"] for r in rows if r.get("memory_size_mb")]
+    if pooled.verdict == "leak" or kills < OOM_MIN_KILLS or not sizes:
+        return None
+    limit_bytes = max(sizes) * 1024 * 1024
+    climbs = []
+    for x, y in segments.values():
+        if len(x) < OOM_MIN_POINTS or y[-1] < OOM_NEAR_LIMIT * limit_bytes:
+            continue
+        climb = stats.trend([(x, y)], alpha=INTERVAL_ALPHA)
+        if climb.p_value < ALPHA and climb.slope_low * RATE_SCALES["rss"] >= SLOPE_FLOORS["rss"]:
+            climbs.append((x, y))
+    if len(climbs) < OOM_MIN_KILLS:
+        return None
+    combined = stats.trend(climbs, alpha=INTERVAL_ALPHA)
+    peak_mib = max(float(y[-1]) for _, y in climbs) / 2**20
+    reason = (f"{len(climbs)} environments climbed steadily to as much as {peak_mib:.0f} MiB of the "
+              f"{max(sizes)} MB memory size, and {kills} invocations were killed for memory "
+              f"({OOM_ERROR}): {_fmt(combined.slope * RATE_SCALES['rss'])} {RATE_UNITS['rss']}")
+    return _verdict("rss", "leak", combined, sum(len(x) for x, _ in climbs), reason)
+
+
 def overall(verdicts) -> str:
     """leak if any verdict is leak; inconclusive if none leaks but one is inconclusive; else no-leak."""
     names = [v.verdict for v in verdicts]
@@ -354,6 +390,8 @@ def assess_variant(rows: list[dict]) -> VariantVerdict:
     for signal in SIGNALS:
         segments = _segments(rows, signal)
         signals[signal] = _pooled(signal, segments)
+        if signal == "rss":
+            signals[signal] = _killed_for_memory(rows, segments, signals[signal]) or signals[signal]
         for env_id, (x, y) in segments.items():
             environments[env_id][signal] = assess_series(signal, x, y)
     verdict = overall(signals.values())

@@ -272,3 +272,32 @@ def test_bounded_cache_in_four_short_environments_is_no_leak():
     rss = assess_variant(rows).signals["rss"]
     assert rss.verdict == "no-leak"
     assert "levelled off" in rss.reason and rss.reason.endswith("(4 environments pooled)")
+
+
+def _oom_rows(step_bytes: float, kills: int, start_bytes: float = 50 * MIB) -> list[dict]:
+    """Three short environment lifetimes (12 invocations) of one function with 256 MB, then kills."""
+    rows = []
+    for e, env_id in enumerate("abc"):
+        for k in range(1, 13):
+            rows.append(_row("f", env_id * 32, k, 1, start_bytes + step_bytes * k, memory_size_mb=256,
+                             t_s=e * 100 + k))
+    rows += [{"function": "f", "status": "error", "error_type": "Runtime.OutOfMemory", "env_id": None,
+              "env_invocation": None, "memory_size_mb": 256, "t_s": 400 + i} for i in range(kills)]
+    return rows
+
+
+def test_environments_killed_for_memory_after_a_steady_climb_leak():
+    v = assess_variant(_oom_rows(10 * MIB, kills=3)).signals["rss"]
+    assert v.verdict == "leak"
+    assert v.reason.startswith("3 environments climbed steadily to as much as 170 MiB of the 256 MB "
+                               "memory size, and 3 invocations were killed for memory (Runtime.OutOfMemory)")
+    assert 10 * 1024 - 1 <= v.slope <= 10 * 1024 + 1   # KiB per invocation
+
+
+def test_short_climbing_environments_without_kills_stay_inconclusive():
+    assert assess_variant(_oom_rows(10 * MIB, kills=0)).signals["rss"].verdict == "inconclusive"
+
+
+def test_kills_without_a_climb_are_not_a_leak():
+    # RSS flat near the limit, then bursts that overshoot it: killed, but nothing leaked
+    assert assess_variant(_oom_rows(0.0, kills=3, start_bytes=200 * MIB)).signals["rss"].verdict != "leak"
