@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from analysis.verdicts import VariantVerdict, assess_variant
-from heartbench.collectors.logtail import decode_log_result, invocation_row
+from heartbench.clients import FUNCTION_ERROR, REFUSED, THROTTLED, invoke_recorded, lambda_client
 from heartbench.emulator.process import EmulatorProcess
 from heartbench.errors import EXIT_INCONCLUSIVE, EXIT_LEAK, EXIT_OK, HeartbenchError
 
@@ -128,25 +128,15 @@ class _Driver:
             return True
 
     def invoke_once(self) -> dict | None:
-        started = time.perf_counter()
-        try:
-            response = self.client.invoke(FunctionName=self.name, Payload=self.payload, LogType="Tail")
-        except self.client.exceptions.TooManyRequestsException:
+        """One invocation's row; None when it was throttled."""
+        done = invoke_recorded(self.client, self.name, self.payload, None, "checked")
+        if done.outcome == THROTTLED:
             return None
-        body = response["Payload"].read()
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        failed = "FunctionError" in response
-        try:
-            payload = json.loads(body) if body else None
-        except ValueError:
-            payload = None
-        row = invocation_row(self.name, None, "checked", t_s=time.time(), status="error" if failed else "ok",
-                             response_time_ms=elapsed_ms, payload=payload,
-                             log_text=decode_log_result(response.get("LogResult")),
-                             request_id=response["ResponseMetadata"].get("RequestId"))
-        if failed and isinstance(payload, dict):
-            self.last_error_message = str(payload.get("errorMessage", ""))[:300]
-        return row
+        if done.outcome == REFUSED:
+            raise HeartbenchError(f"invoking the handler failed: {done.row['error_type']}: {done.message}")
+        if done.outcome == FUNCTION_ERROR:
+            self.last_error_message = done.message[:300]
+        return done.row
 
     def _worker(self) -> None:
         try:
@@ -171,6 +161,8 @@ class _Driver:
             t.start()
         for t in threads:
             t.join()
+        if isinstance(self.failure, HeartbenchError):
+            raise self.failure
         if self.failure is not None:
             raise HeartbenchError(f"invoking the handler failed: {self.failure}")
 
@@ -186,7 +178,6 @@ def run_check(options: CheckOptions, log=lambda message: None) -> CheckResult:
     _validate(options)
     _, module, function = parse_target(options.target)
     name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{module}-{function}")[:64]
-    from heartbench.clients import lambda_client
     with tempfile.TemporaryDirectory(prefix="heartbench-check-") as tmp, contextlib.ExitStack() as stack:
         if options.dynamodb:
             from heartbench.store import DynamoServer, ensure_tables

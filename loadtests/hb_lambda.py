@@ -18,14 +18,11 @@ boto3 under gevent (Locust runs every user as a greenlet):
   be imported afterwards so that they hold the patched modules. This module imports locust first,
   and Locust itself imports it before it loads any locustfile.
 - Connection pool: all users of a process share one boto3 client (thread- and greenlet-safe; a
-  client per user would cost ~3 ms and its own pool each). Its urllib3 pool must hold at least one
-  connection per concurrent user (`max_pool_connections` >= users, `POOL_CONNECTIONS`), otherwise
-  surplus connections are closed after every call ("Connection pool is full, discarding
-  connection") and each invocation pays a new TCP handshake.
-- Retries off (`total_max_attempts` 1): a retried throttle or timeout would hide exactly what is
-  being measured, and the caller's timing would include botocore's back-off sleeps.
-- Read timeout above the function timeout plus a cold start (up to 10 s of init), so that a slow
-  invocation is reported by Lambda as Sandbox.Timedout rather than by the client as a read timeout.
+  client per user would cost ~3 ms and its own pool each). Its pool must hold at least one
+  connection per concurrent user (`POOL_CONNECTIONS`).
+- Retries off, and a read timeout above the function timeout plus a cold start (up to 10 s of
+  init), so that a slow invocation is reported by Lambda as Sandbox.Timedout rather than by the
+  client as a read timeout. The client and the invocation itself are heartbench.clients'.
 """
 
 from __future__ import annotations
@@ -33,27 +30,19 @@ from __future__ import annotations
 from locust import User  # first: gevent monkey-patching happens on this import
 
 import json
-import os
 import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Mapping
 
-import boto3
-import botocore.config
-import botocore.exceptions
-
-from heartbench.collectors.logtail import decode_log_result, invocation_row
+from heartbench.clients import (DEFAULT_REGION, FUNCTION_ERROR, REFUSED,
+                                THROTTLED as THROTTLED_OUTCOME, invoke_recorded, lambda_client)
 
 INVOKE = "invoke"
 THROTTLED = "throttled"
 POOL_CONNECTIONS = 512       # >= concurrent users per Locust process
-CONNECT_TIMEOUT_S = 5.0
 INIT_LIMIT_S = 10.0          # Lambda's init phase limit, paid on a cold start
 READ_TIMEOUT_MARGIN_S = 20.0
-DEFAULT_REGION = "us-east-1"
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 class LambdaError(Exception):
@@ -79,27 +68,6 @@ class InvokeError(LambdaError):
 
 def read_timeout_for(function_timeout_s: float) -> float:
     return function_timeout_s + INIT_LIMIT_S + READ_TIMEOUT_MARGIN_S
-
-
-def make_boto_client(endpoint_url: str | None, *, region_name: str | None = None,
-                     pool_connections: int = POOL_CONNECTIONS, read_timeout_s: float = 60.0):
-    """A Lambda client for `endpoint_url` (None: AWS itself, with the default credential chain).
-
-    A loopback endpoint gets placeholder credentials when none are configured.
-    """
-    region = region_name or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") \
-        or DEFAULT_REGION
-    config = botocore.config.Config(
-        max_pool_connections=pool_connections, connect_timeout=CONNECT_TIMEOUT_S,
-        read_timeout=read_timeout_s, retries={"mode": "standard", "total_max_attempts": 1},
-        tcp_keepalive=True)
-    session = boto3.session.Session()
-    credentials = {}
-    host = urllib.parse.urlsplit(endpoint_url).hostname if endpoint_url else None
-    if host in _LOOPBACK and session.get_credentials() is None:
-        credentials = {"aws_access_key_id": "heartbench", "aws_secret_access_key": "heartbench"}
-    return session.client("lambda", endpoint_url=endpoint_url, region_name=region, config=config,
-                          **credentials)
 
 
 class _SharedClients:
@@ -129,6 +97,7 @@ class _SharedClients:
 
 
 _shared = _SharedClients()
+_FAILURES = {FUNCTION_ERROR: FunctionError, THROTTLED_OUTCOME: Throttled, REFUSED: InvokeError}
 
 
 def scheduled_event(sequence: int, region: str = DEFAULT_REGION) -> dict:
@@ -151,61 +120,29 @@ class LambdaClient:
         self.request_event = request_event
         self.functions = functions or {}
         self._key = (endpoint_url, region_name, pool_connections, read_timeout_s)
-        self.boto = _shared.acquire(self._key, lambda: make_boto_client(
-            endpoint_url, region_name=region_name, pool_connections=pool_connections,
+        self.boto = _shared.acquire(self._key, lambda: lambda_client(
+            endpoint_url, region_name=region_name, pool_size=pool_connections,
             read_timeout_s=read_timeout_s))
         self.closed = False
 
     def invoke(self, function: str, event: object = None) -> dict:
         """Invoke `function` once with `event` (JSON-serialisable or bytes); returns the row."""
         body = event if isinstance(event, bytes) else json.dumps(event or {}).encode()
-        start_time, t0 = time.time(), time.perf_counter()
-        status, failure, error_type, payload, result, log_text, request_id = \
-            "ok", None, None, None, b"", "", None
-        try:
-            response = self.boto.invoke(FunctionName=function, InvocationType="RequestResponse",
-                                        LogType="Tail", Payload=body)
-            result = response["Payload"].read()
-            log_text = decode_log_result(response.get("LogResult"))
-            request_id = response.get("ResponseMetadata", {}).get("RequestId")
-            if response.get("FunctionError"):
-                status, failure, payload = "error", FunctionError, _json_or_none(result)
-        except botocore.exceptions.ClientError as e:
-            error = e.response.get("Error", {})
-            error_type = error.get("Code") or "ClientError"
-            payload = {"errorMessage": error.get("Message", "")}
-            if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 429 \
-                    or error_type == "TooManyRequestsException":
-                status, failure = THROTTLED, Throttled
-            else:
-                status, failure = "error", InvokeError
-        except botocore.exceptions.BotoCoreError as e:
-            status, failure, error_type = "error", InvokeError, type(e).__name__
-            payload = {"errorMessage": str(e)}
-        response_time_ms = (time.perf_counter() - t0) * 1000
         meta = self.functions.get(function, {})
-        row = invocation_row(function, meta.get("pair"), meta.get("variant"), t_s=time.time(),
-                             status=status, response_time_ms=response_time_ms, log_text=log_text,
-                             payload=payload, error_type=error_type, request_id=request_id)
-        message = payload.get("errorMessage", "") if isinstance(payload, dict) else ""
+        done = invoke_recorded(self.boto, function, body, meta.get("pair"), meta.get("variant"))
+        row = done.row
+        failure = _FAILURES.get(done.outcome)
         self.request_event.fire(
-            request_type=THROTTLED if status == THROTTLED else INVOKE, name=function,
-            start_time=start_time, response_time=response_time_ms, response_length=len(result),
-            response=None, context={"invocation": row},
-            exception=failure(row["error_type"], str(message)) if failure else None)
+            request_type=THROTTLED if done.outcome == THROTTLED_OUTCOME else INVOKE, name=function,
+            start_time=done.started_s, response_time=done.response_time_ms,
+            response_length=done.response_bytes, response=None, context={"invocation": row},
+            exception=failure(row["error_type"], done.message) if failure else None)
         return row
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
             _shared.release(self._key)
-
-
-def _json_or_none(raw: bytes):
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
 
 
 class LambdaUser(User):

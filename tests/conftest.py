@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import boto3
-import botocore.config
 import pytest
+
+from heartbench import clients
 
 from heartbench.emulator.process import EmulatorProcess
 
@@ -14,11 +14,9 @@ TESTS = Path(__file__).parent
 FUNCTIONS_TOML = TESTS / "functions" / "emulator.toml"
 
 
-def lambda_client(url: str, read_timeout_s: float = 30.0):
-    config = botocore.config.Config(retries={"total_max_attempts": 1}, read_timeout=read_timeout_s,
-                                    max_pool_connections=20)
-    return boto3.client("lambda", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test",
-                        aws_secret_access_key="test", config=config)
+def lambda_client(url: str):
+    """heartbench's own client (no retries), pooled for the tests' concurrent callers."""
+    return clients.lambda_client(url, region_name="us-east-1", pool_size=20, read_timeout_s=30.0)
 
 
 @pytest.fixture(scope="module")

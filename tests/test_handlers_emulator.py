@@ -17,10 +17,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import boto3
-import botocore.config
 import pytest
 
+from heartbench.clients import lambda_client
 from heartbench.emulator.process import EmulatorProcess
 from heartbench.store import (
     HISTORY_TABLE, DynamoServer, count_heartbeats, ensure_tables, latest_heartbeat,
@@ -49,10 +48,7 @@ def stack(tmp_path_factory):
                 "--env", f"HEARTBEAT_INTERVAL_S={INTERVAL_S}"]
         with EmulatorProcess(CATALOG, extra_args=args,
                              log_dir=tmp_path_factory.mktemp("logs")) as emulator:
-            config = botocore.config.Config(retries={"total_max_attempts": 1}, read_timeout=30,
-                                            max_pool_connections=20)
-            lam = boto3.client("lambda", endpoint_url=emulator.url, region_name="us-east-1",
-                               aws_access_key_id="x", aws_secret_access_key="x", config=config)
+            lam = lambda_client(emulator.url, region_name="us-east-1", pool_size=20, read_timeout_s=30)
             yield emulator, lam, db.endpoint_url
 
 

@@ -6,11 +6,10 @@ import base64
 import json
 from pathlib import Path
 
-import boto3
-import botocore.config
 import pytest
 
 import heartbench.telemetry
+from heartbench.clients import lambda_client
 from heartbench.emulator.process import EmulatorProcess
 from heartbench.telemetry import find_records
 
@@ -65,9 +64,7 @@ def emulator(tmp_path_factory):
 
 
 def invoke(emulator, function: str, event: dict) -> tuple[dict, object, list[dict]]:
-    config = botocore.config.Config(retries={"total_max_attempts": 1}, read_timeout=30)
-    lam = boto3.client("lambda", endpoint_url=emulator.url, region_name="us-east-1",
-                       aws_access_key_id="x", aws_secret_access_key="x", config=config)
+    lam = lambda_client(emulator.url, region_name="us-east-1", read_timeout_s=30)
     response = lam.invoke(FunctionName=function, LogType="Tail", Payload=json.dumps(event).encode())
     body = json.loads(response["Payload"].read())
     return response, body, find_records(base64.b64decode(response["LogResult"]).decode())
