@@ -10,10 +10,7 @@ _PR_SET_PDEATHSIG = 1
 
 def die_with_parent() -> None:
     """preexec_fn: the kernel SIGKILLs the child when its parent dies (runs between fork and exec)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except Exception:
-        pass
+    signal_on_parent_death(signal.SIGKILL)
 
 
 def signal_on_parent_death(sig: int = signal.SIGTERM) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+from heartbench.commands import env_pair
 from heartbench.errors import HeartbenchError
 
 NAME = "check"
@@ -21,13 +22,6 @@ def _int_env(name: str, default: int) -> int:
         return int(value) if value else default
     except ValueError:
         raise HeartbenchError(f"{name}={value!r} is not an integer") from None
-
-
-def _env_pair(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
 
 
 def _event(text: str) -> dict:
@@ -50,7 +44,7 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout-s", type=float, default=10.0, help="the function's timeout; default 10")
     p.add_argument("--no-freeze", action="store_true", help="keep environments running between invocations")
     p.add_argument("--event", type=_event, default={}, help="the event, a JSON object; default {}")
-    p.add_argument("--env", action="append", type=_env_pair, default=[], metavar="KEY=VALUE",
+    p.add_argument("--env", action="append", type=env_pair, default=[], metavar="KEY=VALUE",
                    help="environment variable for the function (repeatable)")
     p.add_argument("--dynamodb", action="store_true",
                    help="start the embedded DynamoDB server with the heartbeat tables and give the "

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from heartbench.children import signal_on_parent_death
+from heartbench.commands import env_pair
 from heartbench.config import load_functions
 from heartbench.emulator.options import EmulatorOptions, caller_credentials
 from heartbench.emulator.process import READY_PREFIX
@@ -18,13 +19,6 @@ from heartbench.errors import HeartbenchError
 
 NAME = "emulator"
 HELP = "Run a local Lambda emulator: real runtime processes, frozen between invocations."
-
-
-def _env_pair(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
 
 
 def _delays(text: str) -> tuple[float, ...]:
@@ -70,7 +64,7 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
                    help="environments across all functions; default 1000")
     p.add_argument("--async-retry-delays-s", type=_delays, default=(60.0, 120.0),
                    help="delays before the retries of a failed Event invocation; default 60,120")
-    p.add_argument("--env", action="append", type=_env_pair, default=[], metavar="KEY=VALUE",
+    p.add_argument("--env", action="append", type=env_pair, default=[], metavar="KEY=VALUE",
                    help="set an environment variable in every function (repeatable)")
     p.add_argument("--log-dir", default=_env("HEARTBENCH_LOG_DIR"),
                    help="where the log stream files go; default a new temporary directory (env HEARTBENCH_LOG_DIR)")

@@ -55,7 +55,8 @@ class Environment:
         self.last_error: str | None = None
         self.last_used_s = time.monotonic()
         self.peak_rss_bytes = 0
-        self.group_rss_bytes = 0
+        self.group_rss_bytes = 0                    # RSS of member_pids, set by the memory watcher
+        self.member_pids: list[int] = []            # other processes of the group (children)
         self._spawned_s = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._partial = bytearray()
@@ -178,18 +179,6 @@ class Environment:
         self._close()
         self.pool.on_environment_gone(self)
 
-    def abandon(self, error: str) -> None:
-        """A start that failed half-way: release whatever was acquired, leave the pool."""
-        self.last_error = error
-        if self.lifecycle.allows(Event.FAIL):
-            self.lifecycle.fire(Event.FAIL)
-        self._cancel_timer()
-        self._kill_and_reap()
-        if self.state != State.STOPPED:
-            self.lifecycle.fire(Event.SHUTDOWN)
-        self._close()
-        self.pool.on_environment_gone(self)
-
     # ----------------------------------------------------------------- runtime API side
     def on_next(self) -> asyncio.Future:
         """The runtime asks for the next event; returns the future its HTTP response waits on."""
@@ -271,7 +260,7 @@ class Environment:
                                                                        "signal: killed"), status="error")
             return
         if inv is None:
-            self._discard(f"Runtime.OutOfMemory: {rss_bytes // MiB} MB above {self.function.memory_mb} MB "
+            self.discard(f"Runtime.OutOfMemory: {rss_bytes // MiB} MB above {self.function.memory_mb} MB "
                           f"while {self.state.value}")
             return
         message = logs.exit_message(inv.request_id, "signal: killed")
@@ -335,9 +324,11 @@ class Environment:
             self._fail_invocation(self.current, logs.exit_message(self.current.request_id, how),
                                   "Runtime.ExitError", status="error", reason=f"runtime exited ({how})")
         else:
-            self._discard(f"Runtime.ExitError: runtime exited ({how}) while {self.state.value}")
+            self.discard(f"Runtime.ExitError: runtime exited ({how}) while {self.state.value}")
 
-    def _discard(self, error: str) -> None:
+    def discard(self, error: str) -> None:
+        """Kill the environment and leave the pool: it died or overran while idle, or its start
+        failed half-way (then it is still STARTING)."""
         self.last_error = error
         self.lifecycle.fire(Event.FAIL)
         self._cancel_timer()

@@ -97,7 +97,7 @@ class FunctionPool:
             await env.start(inv)
         except Exception as e:  # out of file descriptors, ports, memory...: answer, free the slot
             log.error("%s: cannot start an environment: %s", self.function.name, e)
-            env.abandon(f"Runtime.StartError: {e}")
+            env.discard(f"Runtime.StartError: {e}")
             if not inv.future.done():
                 inv.future.set_exception(ServiceError(f"cannot start an execution environment: {e}"))
 

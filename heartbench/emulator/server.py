@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import time
 
@@ -14,6 +13,7 @@ from heartbench.emulator.invoke_api import FrontDoor
 from heartbench.emulator.lifecycle import State
 from heartbench.emulator.options import EmulatorOptions
 from heartbench.emulator.pool import Account, FunctionPool
+from heartbench.emulator.supervisor import rss_bytes
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +84,7 @@ class Emulator:
                     rss = env.process.rss_bytes()
                     if tick % GROUP_SCAN_EVERY_TICKS == 0:
                         env.member_pids = env.process.group_member_pids()
-                    members = getattr(env, "member_pids", ())
-                    env.group_rss_bytes = sum(_rss(pid) for pid in members)
+                    env.group_rss_bytes = sum(rss_bytes(pid) for pid in env.member_pids)
                     total = rss + env.group_rss_bytes
                     if total > env.peak_rss_bytes:
                         env.peak_rss_bytes = total
@@ -98,14 +97,6 @@ class Emulator:
             now = time.monotonic()
             for pool in self.pools.values():
                 pool.reap_idle(now)
-
-
-def _rss(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, IndexError, ValueError):
-        return 0
 
 
 async def run(functions: dict[str, FunctionConfig], options: EmulatorOptions, port: int,

@@ -18,6 +18,15 @@ _SIGNAL_WORDS = {signal.SIGKILL: "killed", signal.SIGSEGV: "segmentation fault",
                  signal.SIGILL: "illegal instruction", signal.SIGHUP: "hangup"}
 
 
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process now (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * PAGE_BYTES
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def describe_exit(returncode: int) -> str:
     """'exit status 1' or 'signal: killed', as in `Runtime exited with error: ...`."""
     if returncode < 0:
@@ -115,11 +124,7 @@ class RuntimeProcess:
 
     def rss_bytes(self) -> int:
         """Resident set size of the leader process now (0 once it is gone)."""
-        try:
-            with open(f"/proc/{self.pid}/statm", "rb") as f:
-                return int(f.read().split()[1]) * PAGE_BYTES
-        except (OSError, IndexError, ValueError):
-            return 0
+        return rss_bytes(self.pid)
 
     def peak_rss_bytes(self) -> int:
         """VmHWM: the highest resident set size the leader process has had."""
