@@ -119,11 +119,10 @@ def _check_signal(signal: str) -> None:
         raise ValueError(f"unknown signal {signal!r}; expected one of {', '.join(SIGNALS)}")
 
 
-def _fmt(value: float) -> str:
-    """3 significant digits without exponents: 0.0123, 1.5, 41.7, 1,000."""
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
+def format_number(value: float, sign: bool = False) -> str:
+    """3 significant digits without exponents: 0.0123, 1.5, 41.7, 1,000 (+ in front with `sign`)."""
+    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return ("+" if sign and value >= 0 else "") + text
 
 
 def _verdict(signal, verdict, trend, n, reason) -> SignalVerdict:
@@ -221,7 +220,7 @@ def _judge(signal: str, ev: _Evidence) -> SignalVerdict:
     scale, unit, value_unit = RATE_SCALES[signal], RATE_UNITS[signal], VALUE_UNITS[signal]
 
     def rate(slope: float) -> str:
-        return f"{_fmt(slope * scale)} {unit}"
+        return f"{format_number(slope * scale)} {unit}"
 
     def says(verdict: str, reason: str, trend: stats.Trend = full) -> SignalVerdict:
         return _verdict(signal, verdict, trend, ev.n, reason)
@@ -247,7 +246,7 @@ def _judge(signal: str, ev: _Evidence) -> SignalVerdict:
         if (_against(part.trend_eq, ev.floor) == "below" and ev.rise_rate * part.span >= visible
                 and (slowed or not needs_slowing)):
             return says("no-leak", f"grew by {rate(full.slope)} overall ({p_text}) and then levelled "
-                                   f"off: the last {_fmt(part.span)} invocations grow at most "
+                                   f"off: the last {format_number(part.span)} invocations grow at most "
                                    f"{rate(part.trend_eq.slope_high)}, under {floor_text}")
     if not grows:
         return says("inconclusive", f"{trend_text}, and up to {rate(ev.whole.trend_eq.slope_high)} is "
@@ -264,15 +263,15 @@ def _judge(signal: str, ev: _Evidence) -> SignalVerdict:
                                     f"part shows no clear growth (p={tail.p_value:.2g})")
     if _against(full, ev.leak_floor) != "above":
         return says("inconclusive", f"grows by {rate(full.slope)} ({p_text}), but the interval "
-                                    f"[{_fmt(full.slope_low * scale)}, {_fmt(full.slope_high * scale)}] "
-                                    f"reaches under {floor_text} or {_fmt(TOTAL_FLOORS[signal])} "
+                                    f"[{format_number(full.slope_low * scale)}, {format_number(full.slope_high * scale)}] "
+                                    f"reaches under {floor_text} or {format_number(TOTAL_FLOORS[signal])} "
                                     f"{value_unit} over the run")
     if full.slope * span < NOISE_MULTIPLE * noise:
         return says("inconclusive", f"grows by {rate(full.slope)} ({p_text}), but the total of "
-                                    f"{_fmt(full.slope * span)} {value_unit} is within "
-                                    f"{_fmt(NOISE_MULTIPLE)}x the noise ({_fmt(noise)} {value_unit})")
+                                    f"{format_number(full.slope * span)} {value_unit} is within "
+                                    f"{format_number(NOISE_MULTIPLE)}x the noise ({format_number(noise)} {value_unit})")
     return says("leak", f"grows steadily by {rate(full.slope)} ({p_text}), "
-                        f"{_fmt(full.slope * span)} {value_unit} over {_fmt(span)} invocations, "
+                        f"{format_number(full.slope * span)} {value_unit} over {format_number(span)} invocations, "
                         f"without levelling off")
 
 
@@ -354,7 +353,7 @@ def _killed_for_memory(rows: list[dict], segments: dict, pooled: SignalVerdict) 
     peak_mib = max(float(y[-1]) for _, y in climbs) / 2**20
     reason = (f"{len(climbs)} environments climbed steadily to as much as {peak_mib:.0f} MiB of the "
               f"{max(sizes)} MB memory size, and {kills} invocations were killed for memory "
-              f"({OOM_ERROR}): {_fmt(combined.slope * RATE_SCALES['rss'])} {RATE_UNITS['rss']}")
+              f"({OOM_ERROR}): {format_number(combined.slope * RATE_SCALES['rss'])} {RATE_UNITS['rss']}")
     return _verdict("rss", "leak", combined, sum(len(x) for x, _ in climbs), reason)
 
 
@@ -370,7 +369,7 @@ def overall(verdicts) -> str:
 
 def _variant_reason(signals: dict[str, SignalVerdict], verdict: str) -> str:
     if verdict == "leak":
-        parts = [f"{v.signal} ({_fmt(v.slope)} {v.unit})" for v in signals.values() if v.verdict == "leak"]
+        parts = [f"{v.signal} ({format_number(v.slope)} {v.unit})" for v in signals.values() if v.verdict == "leak"]
         return "leaks " + ", ".join(parts)
     if verdict == "inconclusive":
         names = [v.signal for v in signals.values() if v.verdict == "inconclusive"]

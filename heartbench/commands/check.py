@@ -52,14 +52,8 @@ def prepare_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
 
-def _num(value: float, sign: bool = False) -> str:
-    """Readable at any size: 1,000 / 41.7 / 1.12 / 0.0123."""
-    magnitude = abs(value)
-    text = f"{value:,.0f}" if magnitude >= 100 else f"{value:.3g}" if magnitude else "0"
-    return ("+" if sign and value >= 0 else "") + text
-
-
 def format_result(result) -> str:
+    from analysis.verdicts import format_number  # numpy and scipy: only when there is a result
     o = result.options
     lines = [f"heartbench check {o.target}: {len(result.rows)} invocations, concurrency {o.concurrency}, "
              f"{result.environments} environment(s), freeze {'on' if o.freeze else 'off'}, "
@@ -68,7 +62,8 @@ def format_result(result) -> str:
         lines.append("  errors: " + ", ".join(f"{k} x{v}" for k, v in sorted(result.errors.items())))
     for name, v in result.verdict.signals.items():
         if v.slope is not None:
-            rate = f"{_num(v.slope, True)} {v.unit} (95% CI {_num(v.slope_low)} .. {_num(v.slope_high)})"
+            rate = (f"{format_number(v.slope, True)} {v.unit} "
+                    f"(95% CI {format_number(v.slope_low)} .. {format_number(v.slope_high)})")
         else:
             rate = "-"
         lines.append(f"  {name:8} {LABELS[v.verdict]:13} {rate}")
