@@ -11,6 +11,8 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
+from conftest import settled
+
 REPORT = re.compile(r"REPORT RequestId: (?P<id>[0-9a-f-]{36})\tDuration: (?P<duration>[\d.]+) ms\t"
                     r"Billed Duration: (?P<billed>\d+) ms\tMemory Size: (?P<size>\d+) MB\t"
                     r"Max Memory Used: (?P<used>\d+) MB\t(?:Init Duration: (?P<init>[\d.]+) ms\t)?"
@@ -204,12 +206,7 @@ def test_custom_runtime_and_runtime_api_statuses(client):
 
 def test_introspection_lists_environments(emulator, client):
     invoke(client, "echo")
-    deadline = time.monotonic() + 10  # the answer comes before the runtime asks for its next event
-    while True:
-        echo = [e for e in emulator.environments() if e["function"] == "echo"]
-        if all(e["state"] == "FROZEN" for e in echo) or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
+    echo = settled(emulator, function="echo")
     assert echo and set(echo[0]) >= {"id", "function", "pid", "state", "invocations", "init_duration_ms",
                                      "last_error", "log_stream"}
     assert echo[0]["state"] == "FROZEN"

@@ -12,7 +12,7 @@ import pytest
 
 from heartbench.emulator.process import EmulatorProcess
 
-from conftest import FUNCTIONS_TOML, lambda_client
+from conftest import FUNCTIONS_TOML, gone, lambda_client, settled
 
 IDLE_S = 0.6
 
@@ -40,17 +40,6 @@ def test_no_freeze_lets_background_thread_run(tmp_path):
     assert ticks_while_idle(["--no-freeze"], tmp_path) >= IDLE_S / 0.01 / 3
 
 
-def settled(emu, count: int, timeout_s: float = 10.0) -> list[dict]:
-    """Environments once `count` of them wait for their next event (an answer comes before `next`)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        envs = emu.environments()
-        if len(envs) == count and all(e["state"] in ("FROZEN", "READY") for e in envs):
-            return envs
-        time.sleep(0.02)
-    raise AssertionError(f"environments did not settle: {emu.environments()}")
-
-
 def test_frozen_process_group_is_stopped(tmp_path):
     with EmulatorProcess(FUNCTIONS_TOML, log_dir=tmp_path) as emu:
         client = lambda_client(emu.url)
@@ -59,16 +48,6 @@ def test_frozen_process_group_is_stopped(tmp_path):
         assert env["state"] == "FROZEN"
         assert psutil.Process(env["pid"]).status() == psutil.STATUS_STOPPED
         assert env["invocations"] == 1 and env["init_duration_ms"] > 0
-
-
-def _gone(pids, timeout_s=10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
-        if not alive:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _start_environments(emu) -> list[int]:
@@ -87,7 +66,7 @@ def test_stop_with_frozen_environments_leaves_no_process(tmp_path, sig):
         assert all(psutil.Process(p).status() == psutil.STATUS_STOPPED for p in pids)
         emu.proc.send_signal(sig)
         assert emu.proc.wait(10) == 0
-        assert _gone(pids + [emu.proc.pid])
+        assert gone(pids + [emu.proc.pid])
     finally:
         emu.stop()
 
@@ -98,7 +77,7 @@ def test_killed_emulator_takes_its_environments_along(tmp_path):
         pids = _start_environments(emu)
         os.kill(emu.proc.pid, signal.SIGKILL)
         emu.proc.wait(10)
-        assert _gone(pids)
+        assert gone(pids)
     finally:
         emu.stop()
 
@@ -106,7 +85,7 @@ def test_killed_emulator_takes_its_environments_along(tmp_path):
 def test_idle_environments_are_reaped(tmp_path):
     with EmulatorProcess(FUNCTIONS_TOML, log_dir=tmp_path, extra_args=["--idle-timeout-s", "0.5"]) as emu:
         pids = _start_environments(emu)
-        assert _gone(pids, timeout_s=10)
+        assert gone(pids, timeout_s=10)
         assert emu.environments() == []
 
 
@@ -162,7 +141,7 @@ def test_processes_started_by_a_crashed_runtime_do_not_survive_it(tmp_path):
         response = lambda_client(emu.url).invoke(FunctionName="spawner",
                                                  Payload=json.dumps({"pidfile": str(pidfile)}))
         assert json.loads(response["Payload"].read())["errorType"] == "Runtime.ExitError"
-        assert _gone([int(pidfile.read_text())])
+        assert gone([int(pidfile.read_text())])
 
 
 def test_stopping_answers_the_invocation_in_flight(tmp_path):

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from concurrent.futures import ThreadPoolExecutor
 
-import psutil
 from botocore.exceptions import ClientError
 
 from heartbench.emulator.process import EmulatorProcess
 
-from conftest import FUNCTIONS_TOML, lambda_client
+from conftest import FUNCTIONS_TOML, gone, lambda_client, settled
 
 CALLS = 240
 WORKERS = 12
@@ -49,18 +47,9 @@ def test_every_invocation_answered_exactly_once_under_mixed_load(tmp_path):
         errors = {o[3]["errorType"] for o in answered if o[2]}
         assert {"ValueError", "Runtime.ExitError", "Sandbox.Timedout"} <= errors
 
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            envs = emu.environments()
-            if all(e["state"] in ("FROZEN", "READY") for e in envs):
-                break
-            time.sleep(0.05)
-        envs = emu.environments()
+        envs = settled(emu)
         assert all(e["state"] == "FROZEN" for e in envs), envs
         served = sum(e["invocations"] for e in envs)
         assert served <= len(answered)
         pids = [e["pid"] for e in envs]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(psutil.pid_exists(p) for p in pids):
-        time.sleep(0.05)
-    assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert gone(pids)
