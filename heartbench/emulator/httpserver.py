@@ -32,12 +32,6 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]      # lower-cased names
     body: bytes
-    connection: "_Connection"
-
-    @property
-    def closed(self) -> asyncio.Future:
-        """A future that completes when the client's connection is lost."""
-        return self.connection.closed
 
 
 @dataclasses.dataclass
@@ -77,7 +71,6 @@ class _Connection(asyncio.Protocol):
         self.busy = False
         self.refusal: Response | None = None   # a 400 owed after the responses already owed
         self.transport: asyncio.Transport | None = None
-        self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport):
         self.transport = transport
@@ -85,8 +78,6 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self.server.connections.discard(self)
-        if not self.closed.done():
-            self.closed.set_result(None)
 
     def data_received(self, data: bytes):
         if self.refusal is not None:
@@ -148,7 +139,7 @@ class _Connection(asyncio.Protocol):
             consumed = start + length
         del self.buffer[:consumed]
         path, _, qs = target.partition("?")
-        return Request(method, unquote(path), dict(parse_qsl(qs)), headers, body, self)
+        return Request(method, unquote(path), dict(parse_qsl(qs)), headers, body)
 
     def _serve_next(self):
         request = self.pending.pop(0)

@@ -63,7 +63,6 @@ class RuntimeProcess:
             os.close(read_fd)
             raise
         self.returncode: int | None = None
-        self.stopped = False
 
     def _signal_group(self, sig: int) -> bool:
         try:
@@ -75,11 +74,9 @@ class RuntimeProcess:
     def freeze(self) -> None:
         """SIGSTOP every process of the group: no thread of the runtime runs until thaw()."""
         self._signal_group(signal.SIGSTOP)
-        self.stopped = True
 
     def thaw(self) -> None:
         self._signal_group(signal.SIGCONT)
-        self.stopped = False
 
     def kill(self) -> None:
         """SIGKILL the whole group (works on a stopped group too)."""
