@@ -183,8 +183,7 @@ def run_check(options: CheckOptions, log=lambda message: None) -> CheckResult:
             from heartbench.store import DynamoServer, ensure_tables
             server = stack.enter_context(DynamoServer(log_path=Path(tmp) / "dynamodb.log"))
             ensure_tables(server.endpoint_url)
-            options = dataclasses.replace(
-                options, env={"AWS_ENDPOINT_URL_DYNAMODB": server.endpoint_url, **options.env})
+            options = dataclasses.replace(options, env={**server.environment(), **options.env})
             log(f"embedded DynamoDB at {server.endpoint_url}")
         config = _write_config(Path(tmp), options, name)
         extra = ["--idle-timeout-s", "3600"] + ([] if options.freeze else ["--no-freeze"])

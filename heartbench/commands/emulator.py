@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             from heartbench.store import DynamoServer, ensure_tables
             dynamo = stack.enter_context(DynamoServer())
             ensure_tables(dynamo.endpoint_url)
-            env.setdefault("AWS_ENDPOINT_URL_DYNAMODB", dynamo.endpoint_url)
+            env = {**dynamo.environment(), **env}
             print(f"heartbench emulator: embedded DynamoDB at {dynamo.endpoint_url}", flush=True)
         if args.log_dir:
             log_dir = Path(args.log_dir)
